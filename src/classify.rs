@@ -1,0 +1,424 @@
+//! One `Verdict` per observed response, decided as early as the bytes allow.
+//!
+//! Invariants: never panics on any input; keys on codes first and on texts only as a fallback;
+//! anything it does not recognise ends as `Unknown` (notify, never retry), never as `Busy`.
+
+use serde_json::Value;
+
+use crate::signatures::{self as sig, Meaning};
+use crate::sse::{Limits, SseItem, SseParser};
+use crate::verdict::{ChallengeKind, Verdict};
+
+/// A raw (non-SSE) body is kept up to this size; envelopes and challenge pages are far smaller.
+pub const MAX_RAW_BODY: usize = 64 * 1024;
+
+/// What the hook saw of a response before its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub retry_after: Option<String>,
+    pub fetch_after_sec: Option<String>,
+    pub waf_action: Option<String>,
+    /// Milliseconds since the epoch when the head arrived, to read an HTTP-date `Retry-After`.
+    pub now_ms: u64,
+}
+
+/// How the body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    Complete,
+    /// The page (or the user through it) aborted the request.
+    Aborted,
+    NetworkError,
+}
+
+/// Things seen that the signature tables do not know: the self-check reads these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Oddities {
+    pub unknown_events: u32,
+    pub unparsable_frames: u32,
+    pub cut_lines: u32,
+}
+
+#[derive(Debug)]
+enum Body {
+    Sse(SseParser),
+    Raw(Vec<u8>),
+}
+
+#[derive(Debug)]
+pub struct StreamClassifier {
+    head: ResponseHead,
+    body: Body,
+    verdict: Option<Verdict>,
+    saw_frame: bool,
+    saw_content_start: bool,
+    last_path: String,
+    pub oddities: Oddities,
+    items: Vec<SseItem>,
+}
+
+impl StreamClassifier {
+    pub fn new(head: ResponseHead) -> Self {
+        let is_sse = head.status == 200
+            && head.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("text/event-stream"));
+        let body = if is_sse { Body::Sse(SseParser::new(Limits::default())) } else { Body::Raw(Vec::new()) };
+        let verdict = if head.status == 202 && head.waf_action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("challenge")) {
+            Some(Verdict::Challenge { challenge: ChallengeKind::Waf })
+        } else {
+            None
+        };
+        StreamClassifier {
+            head,
+            body,
+            verdict,
+            saw_frame: false,
+            saw_content_start: false,
+            last_path: String::new(),
+            oddities: Oddities::default(),
+            items: Vec::new(),
+        }
+    }
+
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.verdict.as_ref()
+    }
+
+    /// Bytes held between calls (bounded).
+    pub fn buffered_bytes(&self) -> usize {
+        match &self.body {
+            Body::Sse(parser) => parser.buffered_bytes(),
+            Body::Raw(raw) => raw.len(),
+        }
+    }
+
+    /// Feeds body bytes; returns the verdict at the moment it is first decided.
+    pub fn push(&mut self, bytes: &[u8]) -> Option<Verdict> {
+        if self.verdict.is_some() {
+            return None;
+        }
+        if let Body::Sse(_) = self.body {
+            if !self.saw_content_start {
+                // A JSON envelope or an HTML page served as an event stream: judge it as a whole.
+                if let Some(first) = bytes.iter().copied().find(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF) {
+                    self.saw_content_start = true;
+                    if first == b'{' || first == b'<' {
+                        self.body = Body::Raw(Vec::new());
+                    }
+                }
+            }
+        }
+        match &mut self.body {
+            Body::Raw(raw) => {
+                let room = MAX_RAW_BODY.saturating_sub(raw.len());
+                raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                None
+            }
+            Body::Sse(parser) => {
+                let mut items = std::mem::take(&mut self.items);
+                parser.push(bytes, &mut items);
+                let decided = self.take_items(&mut items);
+                self.items = items;
+                decided
+            }
+        }
+    }
+
+    /// Ends the stream and returns the final verdict.
+    pub fn finish(&mut self, end: StreamEnd) -> Verdict {
+        if self.verdict.is_none() {
+            let verdict = match &mut self.body {
+                Body::Sse(parser) => {
+                    let mut items = Vec::new();
+                    parser.finish(&mut items);
+                    self.take_items(&mut items);
+                    None
+                }
+                Body::Raw(raw) => Some(judge_raw_body(&self.head, raw)),
+            };
+            if let Some(v) = verdict {
+                self.verdict = Some(v);
+            }
+        }
+        if self.verdict.is_none() {
+            self.verdict = Some(match end {
+                StreamEnd::Aborted => Verdict::Ok,
+                StreamEnd::Complete | StreamEnd::NetworkError => Verdict::Dropped,
+            });
+        }
+        self.verdict.clone().unwrap_or(Verdict::Unknown)
+    }
+
+    fn take_items(&mut self, items: &mut Vec<SseItem>) -> Option<Verdict> {
+        for item in items.drain(..) {
+            if self.verdict.is_some() {
+                continue;
+            }
+            match item {
+                SseItem::Event(event) => {
+                    self.saw_frame = true;
+                    self.verdict = self.judge_event(&event.event, &event.data);
+                    if self.verdict.is_some() {
+                        return self.verdict.clone();
+                    }
+                }
+                SseItem::LineCut | SseItem::EventCut => self.oddities.cut_lines += 1,
+                SseItem::Comment(_) => {}
+            }
+        }
+        None
+    }
+
+    fn judge_event(&mut self, name: &str, data: &str) -> Option<Verdict> {
+        if !sig::KNOWN_EVENTS.contains(&name) {
+            self.oddities.unknown_events += 1;
+        }
+        let data = data.trim();
+        if name.is_empty() && data == "[DONE]" {
+            return Some(Verdict::Ok);
+        }
+        let value: Value = match serde_json::from_str(data) {
+            Ok(value) => value,
+            Err(_) if data.is_empty() => Value::Null,
+            Err(_) => {
+                self.oddities.unparsable_frames += 1;
+                return sig::text(data).map(|m| m.verdict(sig::BUSY_TEXT_CODE));
+            }
+        };
+        match name {
+            "finish" => return Some(Verdict::Ok),
+            "close" => {
+                return Some(match value.get("click_behavior").and_then(Value::as_str) {
+                    Some("retry") => Verdict::Unknown,
+                    _ => Verdict::Ok,
+                })
+            }
+            "hint" | "toast" => {
+                let is_error = value.get("type").and_then(Value::as_str) == Some("error");
+                return if is_error { Some(judge_error_object(&value)) } else { None };
+            }
+            _ => {}
+        }
+        if let Some(verdict) = judge_envelope(&value) {
+            return Some(verdict);
+        }
+        self.walk(&value, "")
+    }
+
+    /// Looks through a frame for error objects, statuses, finish reasons and telling fragments.
+    fn walk(&mut self, value: &Value, path: &str) -> Option<Verdict> {
+        match value {
+            Value::Object(map) => {
+                if map.get("type").and_then(Value::as_str) == Some("error") {
+                    return Some(judge_error_object(value));
+                }
+                if let Some(kind) = map.get("type").and_then(Value::as_str) {
+                    if let Some(meaning) = sig::fragment_type(kind) {
+                        return Some(meaning.verdict(kind));
+                    }
+                }
+                if let Some(reason) = map.get("finish_reason").and_then(Value::as_str) {
+                    return Some(finish_reason_verdict(reason));
+                }
+                if let Some(v) = map.get("v") {
+                    // A JSON patch: `p` is relative to the enclosing path; a bare `v` continues the last path.
+                    let full = match map.get("p").and_then(Value::as_str) {
+                        Some(p) if path.is_empty() => p.to_string(),
+                        Some(p) => format!("{path}/{p}"),
+                        None if path.is_empty() => self.last_path.clone(),
+                        None => path.to_string(),
+                    };
+                    if path.is_empty() {
+                        self.last_path = full.clone();
+                    }
+                    if let (true, Some(status)) = (full.ends_with("status"), v.as_str()) {
+                        return sig::message_status(status).map(|m| m.verdict(status));
+                    }
+                    return self.walk(v, &full);
+                }
+                for (key, child) in map {
+                    let child_path = if path.is_empty() { key.clone() } else { format!("{path}/{key}") };
+                    if key == "status" && child_path.ends_with("response/status") {
+                        if let Some(verdict) = child.as_str().and_then(sig::message_status).and_then(|m| match m {
+                            Meaning::Finished | Meaning::Stopped => None,
+                            other => Some(other.verdict("")),
+                        }) {
+                            return Some(verdict);
+                        }
+                        continue;
+                    }
+                    if let Some(verdict) = self.walk(child, &child_path) {
+                        return Some(verdict);
+                    }
+                }
+                None
+            }
+            Value::Array(items) => items.iter().find_map(|item| self.walk(item, path)),
+            _ => None,
+        }
+    }
+}
+
+fn finish_reason_verdict(reason: &str) -> Verdict {
+    match sig::finish_reason(reason) {
+        Some(meaning) => meaning.verdict(reason),
+        None => Verdict::Unknown,
+    }
+}
+
+/// An error frame: `{"type":"error","content":…,"finish_reason":…}`.
+fn judge_error_object(value: &Value) -> Verdict {
+    if let Some(reason) = value.get("finish_reason").and_then(Value::as_str) {
+        if let Some(meaning) = sig::finish_reason(reason) {
+            return meaning.verdict(reason);
+        }
+    }
+    let text = ["content", "msg", "message"].iter().find_map(|k| value.get(*k).and_then(Value::as_str)).unwrap_or("");
+    sig::text(text).map_or(Verdict::Unknown, |m| m.verdict(sig::BUSY_TEXT_CODE))
+}
+
+/// `{"code":…,"msg":…}` and `{"code":0,"data":{"biz_code":…,"biz_msg":…}}`.
+fn judge_envelope(value: &Value) -> Option<Verdict> {
+    let code = value.get("code").and_then(Value::as_i64)?;
+    if code != 0 {
+        if let Some(meaning) = sig::envelope_code(code) {
+            return Some(meaning.verdict(""));
+        }
+        let msg = value.get("msg").and_then(Value::as_str).unwrap_or_default();
+        return Some(server_message(msg, code));
+    }
+    let data = value.get("data")?;
+    let biz_code = data.get("biz_code").and_then(Value::as_i64)?;
+    if biz_code == 0 {
+        return None;
+    }
+    let msg = data.get("biz_msg").and_then(Value::as_str).unwrap_or_default();
+    Some(sig::text(msg).map_or_else(|| server_message(msg, biz_code), |m| m.verdict(sig::BUSY_TEXT_CODE)))
+}
+
+fn server_message(msg: &str, code: i64) -> Verdict {
+    let msg: String = msg.chars().take(200).collect();
+    Verdict::ServerMessage { msg: if msg.is_empty() { format!("error {code}") } else { msg } }
+}
+
+/// A body that is not an event stream: HTTP errors, envelopes, challenge and maintenance pages.
+fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim_start_matches('\u{FEFF}').trim();
+    if let Ok(value) = serde_json::from_str::<Value>(text) {
+        if let Some(verdict) = judge_envelope(&value) {
+            return verdict;
+        }
+        if let Some(error) = value.get("error").filter(|e| e.is_object()) {
+            return judge_error_object(error);
+        }
+    }
+    if let Some(meaning) = sig::text(text) {
+        if matches!(meaning, Meaning::Cloudflare | Meaning::Maintenance) || head.status == 200 {
+            return meaning.verdict(sig::BUSY_TEXT_CODE);
+        }
+    }
+    if head.status >= 400 || head.status == 202 {
+        return Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) };
+    }
+    if text.is_empty() {
+        return Verdict::Dropped;
+    }
+    Verdict::Unknown
+}
+
+/// The server's "retry after" hint in whole seconds, from `Retry-After` (seconds or HTTP date)
+/// or `x-fetch-after-sec`, whichever asks for longer. Clamping belongs to the retry policy.
+pub fn retry_after_secs(head: &ResponseHead) -> Option<u32> {
+    let from_header = head.retry_after.as_deref().and_then(|v| parse_retry_after(v, head.now_ms));
+    let from_fetch_after = head.fetch_after_sec.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.ceil().min(u32::MAX as f64) as u32);
+    from_header.max(from_fetch_after)
+}
+
+fn parse_retry_after(value: &str, now_ms: u64) -> Option<u32> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.min(u32::MAX as u64) as u32);
+    }
+    let at = parse_http_date(value)?;
+    let now = now_ms / 1000;
+    Some(at.saturating_sub(now).min(u32::MAX as u64) as u32)
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to seconds since the epoch.
+pub fn parse_http_date(value: &str) -> Option<u64> {
+    let rest = value.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let day: u64 = day.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| m == month)? as u64 + 1;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else { return None };
+    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *s > 60 || year < 1970 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mo as i64 + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as u64 * 86_400 + h * 3600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sse_head() -> ResponseHead {
+        ResponseHead { status: 200, content_type: Some("text/event-stream; charset=utf-8".into()), ..Default::default() }
+    }
+
+    fn classify(head: ResponseHead, body: &str) -> Verdict {
+        let mut c = StreamClassifier::new(head);
+        c.push(body.as_bytes());
+        c.finish(StreamEnd::Complete)
+    }
+
+    #[test]
+    fn busy_hint_is_decided_before_the_stream_ends() {
+        let mut c = StreamClassifier::new(sse_head());
+        let decided = c.push(b"event: hint\ndata: {\"type\":\"error\",\"content\":\"x\",\"finish_reason\":\"expert_busy_use_default\"}\n\n");
+        assert_eq!(decided, Some(Verdict::Busy { code: "expert_busy_use_default".into() }));
+    }
+
+    #[test]
+    fn nested_error_and_text_fallback() {
+        let body = "data: {\"v\":{\"type\":\"error\",\"content\":\"服务器繁忙，请稍后再试。\"}}\n\n";
+        assert_eq!(classify(sse_head(), body), Verdict::Busy { code: "server_busy".into() });
+    }
+
+    #[test]
+    fn finished_batch_is_ok_and_missing_end_is_dropped() {
+        let ok = "data: {\"v\":[{\"v\":\"FINISHED\",\"p\":\"status\"}],\"p\":\"response\",\"o\":\"BATCH\"}\n\n";
+        assert_eq!(classify(sse_head(), ok), Verdict::Ok);
+        let cut = "data: {\"v\":\"Hel\",\"p\":\"response/fragments/0/content\",\"o\":\"APPEND\"}\n\n";
+        assert_eq!(classify(sse_head(), cut), Verdict::Dropped);
+    }
+
+    #[test]
+    fn envelopes_and_http_statuses() {
+        let json = ResponseHead { status: 200, content_type: Some("application/json".into()), ..Default::default() };
+        assert_eq!(classify(json.clone(), r#"{"code":40003,"msg":"Authorization Failed (invalid token)","data":null}"#), Verdict::AuthExpired);
+        assert_eq!(classify(json.clone(), r#"{"code":0,"data":{"biz_code":3,"biz_msg":"Nope","biz_data":null}}"#), Verdict::ServerMessage { msg: "Nope".into() });
+        let overloaded = ResponseHead { status: 503, retry_after: Some("7".into()), ..Default::default() };
+        assert_eq!(classify(overloaded, "oops"), Verdict::HttpError { status: 503, retry_after_secs: Some(7) });
+        let waf = ResponseHead { status: 202, waf_action: Some("challenge".into()), ..Default::default() };
+        assert_eq!(classify(waf, ""), Verdict::Challenge { challenge: ChallengeKind::Waf });
+    }
+
+    #[test]
+    fn http_date_retry_after() {
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        let head = ResponseHead { status: 429, retry_after: Some("Sun, 06 Nov 1994 08:50:37 GMT".into()), now_ms: 784_111_777_000, ..Default::default() };
+        assert_eq!(retry_after_secs(&head), Some(60));
+    }
+}

@@ -1,0 +1,12 @@
+//! Unbusy's core: everything the extension decides, as plain Rust testable with `cargo test`.
+//! Only `bindings` knows about JavaScript.
+
+pub mod classify;
+pub mod protocol;
+pub mod signatures;
+pub mod sse;
+pub mod verdict;
+pub mod watch;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;

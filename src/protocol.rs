@@ -1,0 +1,121 @@
+//! The one message protocol between the extension's parts, serialised as JSON-like objects.
+//!
+//! Names start with the sender, as in Dark Reader: `cs_` (content script relay, forwarding what
+//! the page hook observed), `bg_` (background), `ui_` (popup and options pages).
+//! The relay checks shapes and sizes cheaply; this module is the strict schema: anything that does
+//! not deserialise into these types is dropped and counted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::verdict::Verdict;
+
+/// Generation routes stream an answer; JSON routes only matter through their error envelope.
+pub const GENERATION_ROUTES: &[&str] = &[
+    "/api/v0/chat/completion",
+    "/api/v0/chat/regenerate",
+    "/api/v0/chat/continue",
+    "/api/v0/chat/edit_message",
+    "/api/v0/chat/resume_stream",
+];
+pub const JSON_ROUTES: &[&str] = &["/api/v0/chat_session/create", "/api/v0/chat/create_pow_challenge", "/api/v0/users/current"];
+
+/// Caps the relay enforces too; the background re-checks them.
+pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
+pub const MAX_STREAMS_PER_TAB: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Fetch,
+    Xhr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndKind {
+    Complete,
+    Aborted,
+    NetworkError,
+}
+
+/// Response headers the hook may pass on; every other header stays in the page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectedHeaders {
+    #[serde(default, rename = "content-type")]
+    pub content_type: Option<String>,
+    #[serde(default, rename = "retry-after")]
+    pub retry_after: Option<String>,
+    #[serde(default, rename = "x-fetch-after-sec")]
+    pub fetch_after_sec: Option<String>,
+    #[serde(default, rename = "x-amzn-waf-action")]
+    pub waf_action: Option<String>,
+}
+
+/// The error fields of a JSON envelope; nothing else of an account's data leaves the page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    #[serde(default)]
+    pub code: Option<i64>,
+    #[serde(default)]
+    pub msg: Option<String>,
+    #[serde(default)]
+    pub biz_code: Option<i64>,
+    #[serde(default)]
+    pub biz_msg: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CsMessage {
+    /// A generation response's head arrived.
+    CsStreamOpen { stream: u32, route: String, transport: Transport, status: u16, headers: SelectedHeaders },
+    /// Observed body bytes, one char per byte (U+0000..U+00FF): extension messaging in Chromium
+    /// is JSON, which would turn a `Uint8Array` into an object of numbers.
+    CsStreamBytes { stream: u32, bytes: String },
+    CsStreamEnd { stream: u32, end: EndKind },
+    /// A JSON route answered; only its envelope's error fields are passed on.
+    CsJsonResponse { route: String, transport: Transport, status: u16, headers: SelectedHeaders, envelope: Envelope },
+    /// The relay dropped malformed or excess messages from the page since its last report.
+    CsDropped { count: u32 },
+}
+
+/// What the background learns of the sender from the browser, never from the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sender {
+    pub tab_id: i32,
+    #[serde(default)]
+    pub frame_id: i32,
+    #[serde(default)]
+    pub incognito: bool,
+    /// Milliseconds since the epoch.
+    pub now_ms: f64,
+}
+
+/// The background's answer to the relay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BgMessage {
+    BgVerdict { stream: Option<u32>, route: String, verdict: Verdict, label: String },
+    BgAck,
+}
+
+/// One line of the recent-events list the popup shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictEvent {
+    pub at_ms: f64,
+    pub tab_id: i32,
+    pub route: String,
+    pub transport: Transport,
+    pub verdict: Verdict,
+    pub label: String,
+}
+
+pub fn is_generation_route(route: &str) -> bool {
+    GENERATION_ROUTES.contains(&route)
+}
+
+pub fn is_json_route(route: &str) -> bool {
+    JSON_ROUTES.contains(&route)
+}

@@ -1,0 +1,136 @@
+//! The known error signatures of chat.deepseek.com, as data. A maintainer updates these tables
+//! when the site changes; the classifier's logic stays as it is.
+//! Source: shared docs `deepseek-web-protocol.md`.
+
+use crate::verdict::{ChallengeKind, Verdict};
+
+/// What a signature means, before the details of one response are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    Busy,
+    SearchBusy,
+    RateLimited,
+    ParallelLimit,
+    AuthExpired,
+    PowRejected,
+    ContentFiltered,
+    TooLong,
+    Maintenance,
+    Cloudflare,
+    /// The user or the page stopped the answer: not an error.
+    Stopped,
+    /// The answer is complete.
+    Finished,
+}
+
+impl Meaning {
+    pub fn verdict(self, code: &str) -> Verdict {
+        match self {
+            Meaning::Busy => Verdict::Busy { code: code.to_string() },
+            Meaning::SearchBusy => Verdict::SearchBusy,
+            Meaning::RateLimited => Verdict::RateLimited,
+            Meaning::ParallelLimit => Verdict::ParallelLimit,
+            Meaning::AuthExpired => Verdict::AuthExpired,
+            Meaning::PowRejected => Verdict::PowRejected,
+            Meaning::ContentFiltered => Verdict::ContentFiltered,
+            Meaning::TooLong => Verdict::TooLong,
+            Meaning::Maintenance => Verdict::Maintenance,
+            Meaning::Cloudflare => Verdict::Challenge { challenge: ChallengeKind::Cloudflare },
+            Meaning::Stopped | Meaning::Finished => Verdict::Ok,
+        }
+    }
+}
+
+/// `finish_reason` values of error frames (current and mid-2025 forms) and of the API.
+pub const FINISH_REASONS: &[(&str, Meaning)] = &[
+    ("server_busy", Meaning::Busy),
+    ("busy", Meaning::Busy),
+    ("expert_busy_use_default", Meaning::Busy),
+    ("generation_timeout", Meaning::Busy),
+    ("insufficient_system_resource", Meaning::Busy),
+    ("search_busy", Meaning::SearchBusy),
+    ("rate_limit_reached", Meaning::RateLimited),
+    ("parallel_chat_limit", Meaning::ParallelLimit),
+    ("input_exceeds_limit", Meaning::TooLong),
+    ("content_filter", Meaning::ContentFiltered),
+    ("stop", Meaning::Finished),
+    ("length", Meaning::Finished),
+];
+
+/// Message statuses (`response/status`, or `status` inside a `response` batch).
+pub const MESSAGE_STATUSES: &[(&str, Meaning)] = &[
+    ("FINISHED", Meaning::Finished),
+    ("CANCELLED", Meaning::Stopped),
+    ("CONTENT_FILTER", Meaning::ContentFiltered),
+    ("CONTENT_TOO_LONG", Meaning::TooLong),
+];
+
+/// Fragment types that are themselves a verdict (a canned reply replaces a filtered answer).
+pub const FRAGMENT_TYPES: &[(&str, Meaning)] = &[("TEMPLATE_RESPONSE", Meaning::ContentFiltered)];
+
+/// Top-level `code` of a JSON envelope. Any other non-zero code is a server message.
+pub const ENVELOPE_CODES: &[(i64, Meaning)] = &[
+    (40001, Meaning::AuthExpired),
+    (40002, Meaning::AuthExpired),
+    (40003, Meaning::AuthExpired),
+    (40012, Meaning::AuthExpired),
+    (40029, Meaning::AuthExpired),
+    (40300, Meaning::PowRejected),
+];
+
+/// Texts, matched case-insensitively as substrings, only where no code says more: older error
+/// frames without `finish_reason`, HTML pages, toasts. More specific texts come first.
+pub const TEXTS: &[(&str, Meaning)] = &[
+    ("search service is busy", Meaning::SearchBusy),
+    ("搜索服务繁忙", Meaning::SearchBusy),
+    ("messages too frequent", Meaning::RateLimited),
+    ("消息发送过于频繁", Meaning::RateLimited),
+    ("under maintenance", Meaning::Maintenance),
+    ("系统维护", Meaning::Maintenance),
+    ("server is busy", Meaning::Busy),
+    ("server busy", Meaning::Busy),
+    ("服务器繁忙", Meaning::Busy),
+    ("just a moment", Meaning::Cloudflare),
+    ("challenge-platform", Meaning::Cloudflare),
+];
+
+/// The code reported for a busy verdict found by its text alone.
+pub const BUSY_TEXT_CODE: &str = "server_busy";
+
+/// SSE event names seen in the app bundle; others are counted as oddities (the site changed).
+pub const KNOWN_EVENTS: &[&str] = &[
+    "", "message", "ready", "delta", "toast", "title", "finish", "close", "hint", "update_session",
+    "update_parent_message", "update_file", "error",
+];
+
+/// HTTP statuses that mean overload (counted as busy by the retry policy) or throttling.
+pub const OVERLOAD_STATUSES: &[u16] = &[502, 503, 504];
+pub const THROTTLE_STATUS: u16 = 429;
+
+/// Response header of the AWS WAF that marks a challenge (with HTTP 202).
+pub const WAF_ACTION_HEADER: &str = "x-amzn-waf-action";
+
+pub fn lookup<K: PartialEq + ?Sized, T: Copy>(table: &[(&'static K, T)], key: &K) -> Option<T> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+pub fn finish_reason(code: &str) -> Option<Meaning> {
+    lookup(FINISH_REASONS, code)
+}
+
+pub fn message_status(status: &str) -> Option<Meaning> {
+    lookup(MESSAGE_STATUSES, status)
+}
+
+pub fn fragment_type(kind: &str) -> Option<Meaning> {
+    lookup(FRAGMENT_TYPES, kind)
+}
+
+pub fn envelope_code(code: i64) -> Option<Meaning> {
+    ENVELOPE_CODES.iter().find(|(k, _)| *k == code).map(|(_, v)| *v)
+}
+
+pub fn text(haystack: &str) -> Option<Meaning> {
+    let lower = haystack.to_lowercase();
+    TEXTS.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, m)| *m)
+}

@@ -1,0 +1,65 @@
+//! What the classifier concludes about one response.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    Busy { code: String },
+    SearchBusy,
+    RateLimited,
+    ParallelLimit,
+    AuthExpired,
+    PowRejected,
+    ContentFiltered,
+    TooLong,
+    Challenge { challenge: ChallengeKind },
+    Maintenance,
+    /// The stream ended without `finish`/`close`.
+    Dropped,
+    HttpError { status: u16, retry_after_secs: Option<u32> },
+    ServerMessage { msg: String },
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeKind {
+    Cloudflare,
+    Waf,
+}
+
+impl Verdict {
+    /// The short name used in fixtures, logs and the in-page status element.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Busy { .. } => "busy",
+            Verdict::SearchBusy => "search_busy",
+            Verdict::RateLimited => "rate_limited",
+            Verdict::ParallelLimit => "parallel_limit",
+            Verdict::AuthExpired => "auth_expired",
+            Verdict::PowRejected => "pow_rejected",
+            Verdict::ContentFiltered => "content_filtered",
+            Verdict::TooLong => "too_long",
+            Verdict::Challenge { .. } => "challenge",
+            Verdict::Maintenance => "maintenance",
+            Verdict::Dropped => "dropped",
+            Verdict::HttpError { .. } => "http_error",
+            Verdict::ServerMessage { .. } => "server_message",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    /// A compact, stable description: `busy:expert_busy_use_default`, `http_error:503`, `challenge:waf`.
+    pub fn label(&self) -> String {
+        match self {
+            Verdict::Busy { code } => format!("busy:{code}"),
+            Verdict::Challenge { challenge: ChallengeKind::Cloudflare } => "challenge:cloudflare".into(),
+            Verdict::Challenge { challenge: ChallengeKind::Waf } => "challenge:waf".into(),
+            Verdict::HttpError { status, .. } => format!("http_error:{status}"),
+            other => other.name().into(),
+        }
+    }
+}
