@@ -306,6 +306,14 @@ fn server_message(msg: &str, code: i64) -> Verdict {
 fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_start_matches('\u{FEFF}').trim();
+    let page_meaning = sig::text(text);
+    if head.status >= 400 || head.status == 202 {
+        // Only a challenge or maintenance page says more than the status itself.
+        return match page_meaning {
+            Some(m @ (Meaning::Cloudflare | Meaning::Maintenance)) => m.verdict(""),
+            _ => Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) },
+        };
+    }
     if let Ok(value) = serde_json::from_str::<Value>(text) {
         if let Some(verdict) = judge_envelope(&value) {
             return verdict;
@@ -314,18 +322,11 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
             return judge_error_object(error);
         }
     }
-    if let Some(meaning) = sig::text(text) {
-        if matches!(meaning, Meaning::Cloudflare | Meaning::Maintenance) || head.status == 200 {
-            return meaning.verdict(sig::BUSY_TEXT_CODE);
-        }
+    match page_meaning {
+        Some(meaning) => meaning.verdict(sig::BUSY_TEXT_CODE),
+        None if text.is_empty() => Verdict::Dropped,
+        None => Verdict::Unknown,
     }
-    if head.status >= 400 || head.status == 202 {
-        return Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) };
-    }
-    if text.is_empty() {
-        return Verdict::Dropped;
-    }
-    Verdict::Unknown
 }
 
 /// The server's "retry after" hint in whole seconds, from `Retry-After` (seconds or HTTP date)

@@ -1,0 +1,198 @@
+// The simulator's chat page: a small stand-in for DeepSeek's web app. It sends generation requests
+// with fetch (or XMLHttpRequest, as the 2025 app did), renders the three stream framings, and on an
+// error shows the message with an icon-button retry control built like the real one.
+"use strict";
+
+const RUN = document.querySelector('meta[name="sim-run"]').content;
+const TRANSPORT = document.querySelector('meta[name="sim-transport"]').content;
+const messages = document.getElementById("messages");
+const input = document.getElementById("chat-input");
+let lastPrompt = "";
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+// One request; calls onText(chunkText) as the body arrives, resolves with {status, contentType}.
+function send(method, path, body, onText) {
+  const headers = { "content-type": "application/json", "x-sim-run": RUN };
+  if (path.endsWith("/completion") || path.endsWith("/regenerate")) {
+    headers["x-ds-pow-response"] = btoa(JSON.stringify({ nonce: Math.random() }));
+  }
+  if (TRANSPORT === "xhr") {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      let seen = 0;
+      xhr.open(method, path);
+      for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+      const flush = () => {
+        const text = xhr.responseText;
+        if (text.length > seen) onText(text.slice(seen));
+        seen = text.length;
+      };
+      xhr.onprogress = flush;
+      xhr.onload = () => { flush(); resolve({ status: xhr.status, contentType: xhr.getResponseHeader("content-type") || "" }); };
+      xhr.onerror = () => reject(new Error("network error"));
+      xhr.send(body === undefined ? null : JSON.stringify(body));
+    });
+  }
+  return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }).then(async (response) => {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      onText(decoder.decode(value, { stream: true }));
+    }
+    return { status: response.status, contentType: response.headers.get("content-type") || "" };
+  });
+}
+
+// Applies DeepSeek's JSON patches (`p` path, `o` APPEND/SET/BATCH, `v` value) to a plain object.
+function applyPatch(root, path, op, value) {
+  if (op === "BATCH") {
+    for (const sub of value) applyPatch(root, path + "/" + sub.p, sub.o, sub.v);
+    return;
+  }
+  const keys = path.split("/").filter(Boolean);
+  let node = root;
+  for (const key of keys.slice(0, -1)) node = node[key] ??= {};
+  const last = keys[keys.length - 1];
+  if (op === "APPEND" && Array.isArray(node[last])) node[last].push(...value);
+  else if (op === "APPEND" && typeof value === "string") node[last] = (node[last] || "") + value;
+  else node[last] = value;
+}
+
+class Answer {
+  constructor(container) {
+    this.container = container;
+    this.think = container.appendChild(element("div", "msg-think"));
+    this.text = container.appendChild(element("div", "msg-assistant"));
+    this.root = { response: {} };
+    this.lastPath = "";
+    this.error = null;
+    this.finished = false;
+    this.buffer = "";
+    this.event = "";
+    this.data = [];
+  }
+
+  feed(text) {
+    this.buffer += text;
+    const lines = this.buffer.split(/\r\n|\r|\n/);
+    this.buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (this.data.length || this.event) this.frame(this.event, this.data.join("\n"));
+        this.event = "";
+        this.data = [];
+      } else if (line.startsWith("event:")) this.event = line.slice(6).trim();
+      else if (line.startsWith("data:")) this.data.push(line.slice(5).replace(/^ /, ""));
+    }
+    this.render();
+  }
+
+  frame(event, data) {
+    if (data === "[DONE]") { this.finished = true; return; }
+    let obj;
+    try { obj = data ? JSON.parse(data) : {}; } catch { return; }
+    if (event === "finish") { this.finished = true; return; }
+    if (event === "close") { if (obj.click_behavior === "retry" && !this.error) this.error = "Something went wrong."; return; }
+    if (event === "hint" || event === "toast") { if (obj.type === "error") this.error = obj.content; return; }
+    if (obj.type === "error") { this.error = obj.content; return; }
+    if (obj.v && obj.v.type === "error") { this.error = obj.v.content; return; }
+    if (obj.code) { this.error = obj.msg; return; }
+    if (obj.choices) {
+      for (const choice of obj.choices) {
+        const delta = choice.delta || {};
+        const key = delta.type === "thinking" ? "thinking_content" : "content";
+        if (delta.content) applyPatch(this.root, "response/" + key, "APPEND", delta.content);
+        if (choice.finish_reason) this.finished = true;
+      }
+      return;
+    }
+    if (!("v" in obj)) return;
+    if (obj.p) { this.lastPath = obj.p; this.lastOp = obj.o; }
+    if (obj.p === undefined && typeof obj.v === "object" && obj.v !== null && !Array.isArray(obj.v)) {
+      Object.assign(this.root, obj.v);
+      return;
+    }
+    applyPatch(this.root, obj.p || this.lastPath, obj.o || (obj.p ? "SET" : "APPEND"), obj.v);
+    const status = this.root.response && this.root.response.status;
+    if (status === "FINISHED") this.finished = true;
+    if (status === "CONTENT_FILTER") this.error = "This content may violate our usage policies.";
+  }
+
+  render() {
+    const response = this.root.response || {};
+    const fragments = response.fragments || [];
+    const think = fragments.filter((f) => f.type === "THINK").map((f) => f.content).join("") + (response.thinking_content || "");
+    const answer = fragments.filter((f) => f.type === "RESPONSE" || f.type === "TEMPLATE_RESPONSE").map((f) => f.content).join("") + (response.content || "");
+    this.think.textContent = think;
+    this.think.hidden = !think;
+    this.text.textContent = answer;
+  }
+
+  showError(message, retry) {
+    const box = this.container.appendChild(element("div", "msg-error"));
+    box.appendChild(element("span", "msg-error-text", message));
+    const button = element("div", "ds-icon-button");
+    button.setAttribute("role", "button");
+    button.tabIndex = 0;
+    // Built like the real control: an icon button holding an svg whose id is 重新生成 ("regenerate").
+    button.innerHTML = '<svg id="重新生成" width="20" height="20" viewBox="0 0 20 20" aria-hidden="true"><path d="M10 3a7 7 0 1 0 7 7h-2a5 5 0 1 1-1.5-3.5L11 9h6V3l-2.1 2.1A7 7 0 0 0 10 3z" fill="currentColor"/></svg>';
+    button.addEventListener("click", () => { box.remove(); retry(); });
+    box.appendChild(button);
+  }
+}
+
+async function generate(container, path, attempt) {
+  container.dataset.state = "streaming";
+  container.dataset.attempts = String(attempt);
+  container.replaceChildren();
+  const answer = new Answer(container);
+  let meta;
+  try {
+    await send("POST", "/api/v0/chat/create_pow_challenge", { target_path: path }, () => {});
+    meta = await send("POST", path, { chat_session_id: "sim", parent_message_id: null, prompt: lastPrompt, ref_file_ids: [], thinking_enabled: false, search_enabled: false }, (text) => answer.feed(text));
+    answer.feed("\n\n");
+  } catch {
+    answer.error = "Network error. Please check your connection.";
+  }
+  if (meta && !meta.contentType.includes("text/event-stream") && !answer.error) {
+    answer.error = meta.status >= 400 ? "Server error " + meta.status + "." : "Something went wrong.";
+  }
+  if (answer.error || !answer.finished) {
+    container.dataset.state = "error";
+    answer.showError(answer.error || "Connection interrupted.", () => generate(container, "/api/v0/chat/regenerate", attempt + 1));
+  } else {
+    container.dataset.state = "done";
+  }
+}
+
+document.getElementById("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const prompt = input.value.trim();
+  if (!prompt) return;
+  lastPrompt = prompt;
+  input.value = "";
+  messages.appendChild(element("div", "msg-user", prompt));
+  generate(messages.appendChild(element("div", "msg")), "/api/v0/chat/completion", 1);
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    document.getElementById("composer").requestSubmit();
+  }
+});
+
+send("GET", "/api/v0/users/current", undefined, (text) => {
+  try {
+    const body = JSON.parse(text);
+    if (body.code) messages.appendChild(element("div", "msg-error", body.msg));
+  } catch { /* partial or non-JSON: nothing to show */ }
+});
