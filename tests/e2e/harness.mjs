@@ -1,0 +1,158 @@
+// Shared by the end-to-end tests: the simulator process and both browsers with the built extension.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import puppeteer from "puppeteer-core";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const DIST = { chrome: path.join(ROOT, "dist/chrome"), firefox: path.join(ROOT, "dist/firefox") };
+export const HOST = "chat.deepseek.com";
+
+// Starts the simulator on a free loopback port; resolves with {port, origin, log(run), stop()}.
+export async function startSim({ logFile } = {}) {
+  const args = ["--port", "0"];
+  if (logFile) args.push("--log", logFile);
+  const child = spawn(path.join(ROOT, "target/debug/unbusy-sim"), args, { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    let text = "";
+    child.stdout.on("data", (chunk) => {
+      text += chunk;
+      const match = text.match(/127\.0\.0\.1:(\d+)/);
+      if (match) resolve(Number(match[1]));
+    });
+    child.on("exit", (code) => reject(new Error(`simulator exited with ${code}`)));
+  });
+  const origin = `https://127.0.0.1:${port}`;
+  return {
+    port,
+    // The request log of one run, read over loopback (certificate is self-signed).
+    async log(run) {
+      const { request } = await import("node:https");
+      return new Promise((resolve, reject) => {
+        request(`${origin}/__sim/log?run=${encodeURIComponent(run)}`, { rejectUnauthorized: false }, (res) => {
+          let body = "";
+          res.on("data", (c) => (body += c));
+          res.on("end", () => resolve(JSON.parse(body)));
+        }).on("error", reject).end();
+      });
+    },
+    stop() { child.kill(); },
+  };
+}
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update",
+  "--disable-sync", "--no-first-run", "--ignore-certificate-errors",
+];
+
+// Real Chromium with dist/chrome loaded; the real hostname is mapped to the simulator.
+export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true } = {}) {
+  const profile = mkdtempSync(path.join(tmpdir(), "unbusy-chromium-"));
+  const browser = await puppeteer.launch({
+    executablePath: "/usr/bin/chromium",
+    headless,
+    pipe: true,
+    userDataDir: profile,
+    enableExtensions: extension ? [DIST.chrome] : false,
+    args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1:${sim.port}`, `--lang=${lang}`],
+    env: { ...process.env, LANGUAGE: lang.replace("-", "_") },
+  });
+  let worker = null;
+  if (extension) {
+    const target = await browser.waitForTarget((t) => t.type() === "service_worker" && t.url().endsWith("/background.js"), { timeout: 15000 });
+    worker = await target.worker();
+  }
+  return {
+    name: "chromium",
+    browser,
+    worker,
+    extensionId: worker ? new URL(worker.url()).host : null,
+    chatUrl: (query) => `https://${HOST}/?${new URLSearchParams(query)}`,
+    async close() { await browser.close(); rmSync(profile, { recursive: true, force: true }); },
+  };
+}
+
+// Real Firefox ESR with dist/firefox installed; every hostname resolves to loopback.
+export async function launchFirefox(sim) {
+  const browser = await puppeteer.launch({
+    browser: "firefox",
+    executablePath: "/usr/bin/firefox-esr",
+    headless: true,
+    acceptInsecureCerts: true,
+    extraPrefsFirefox: { "network.dns.forceResolve": "127.0.0.1" },
+  });
+  const addonId = await browser.installExtension(DIST.firefox);
+  return {
+    name: "firefox",
+    browser,
+    worker: null,
+    extensionId: addonId,
+    chatUrl: (query) => `https://${HOST}:${sim.port}/?${new URLSearchParams(query)}`,
+    async close() { await browser.close(); },
+  };
+}
+
+let runCounter = 0;
+export function newRun(label) {
+  runCounter += 1;
+  return `${label}-${process.pid}-${runCounter}-${Date.now()}`;
+}
+
+// Opens the simulated chat for one run and collects the page's errors.
+export async function openChat(session, { run, scenario = "ok", transport = "fetch", page }) {
+  page = page || (await session.browser.newPage());
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  await page.goto(session.chatUrl({ run, scenario, transport }), { waitUntil: "load" });
+  return { page, errors };
+}
+
+export async function sendMessage(page, text = "Hello") {
+  await page.waitForSelector("#chat-input");
+  await page.focus("#chat-input");
+  await page.keyboard.type(text);
+  await page.keyboard.press("Enter");
+}
+
+// Waits until the newest answer is no longer streaming; returns its state ("done" or "error").
+export async function answerSettled(page, timeout = 15000) {
+  await page.waitForFunction(() => {
+    const all = document.querySelectorAll(".msg");
+    const last = all[all.length - 1];
+    return last && last.dataset.state !== "streaming";
+  }, { timeout });
+  return page.evaluate(() => {
+    const all = document.querySelectorAll(".msg");
+    const last = all[all.length - 1];
+    return { state: last.dataset.state, text: last.querySelector(".msg-assistant")?.textContent ?? "", messages: document.getElementById("messages").textContent };
+  });
+}
+
+// The in-page status element's verdict label, waiting until it shows `expected` (or never shows).
+export async function statusVerdict(page, expected, timeout = 5000) {
+  try {
+    await page.waitForFunction((want) => document.getElementById("unbusy-status")?.dataset.verdict === want, { timeout }, expected);
+  } catch { /* fall through: report what is there */ }
+  return page.evaluate(() => {
+    const host = document.getElementById("unbusy-status");
+    return host ? { verdict: host.dataset.verdict, hidden: host.hidden, route: host.dataset.route } : null;
+  });
+}
+
+// Chromium only: the verdicts the background recorded (read inside the service worker).
+export async function recordedEvents(session) {
+  return session.worker.evaluate(async () => (await chrome.storage.session.get("recentEvents")).recentEvents || []);
+}
+
+export async function waitForRecorded(session, predicate, timeout = 5000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const events = await recordedEvents(session);
+    const found = events.find(predicate);
+    if (found || Date.now() > until) return { found, events };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
