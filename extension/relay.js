@@ -147,7 +147,7 @@
       const box = document.createElement("div");
       box.setAttribute("role", "status");
       Object.assign(box.style, {
-        position: "fixed", right: "16px", bottom: "16px", zIndex: "2147483647", maxWidth: "360px",
+        position: "fixed", right: "16px", top: "16px", zIndex: "2147483647", maxWidth: "360px",
         display: "flex", gap: "10px", alignItems: "flex-start", padding: "10px 12px", borderRadius: "10px",
         font: "14px/1.4 system-ui, sans-serif", color: "#1f2937", background: "#fff7ed",
         border: "1px solid #fdba74", boxShadow: "0 4px 16px rgba(0,0,0,.15)",
