@@ -1,0 +1,38 @@
+// The WASM half of `cargo xtask bench`: the built core (dist/chrome/core) in V8, fed the same
+// workload as the native benchmark, through the same calls the background makes.
+import { copyFileSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { ROOT } from "./harness.mjs";
+
+// The glue is an ES module named .js without a package.json: give Node an .mjs copy.
+const glue = path.join(ROOT, "target/bench-unbusy.mjs");
+copyFileSync(path.join(ROOT, "dist/chrome/core/unbusy.js"), glue);
+const { initSync, Core } = await import(glue);
+initSync({ module: readFileSync(path.join(ROOT, "dist/chrome/core/unbusy_bg.wasm")) });
+
+const body = readFileSync(path.join(ROOT, "target/bench-workload.sse"));
+const mb = body.length / (1024 * 1024);
+const sender = { tab_id: 1, frame_id: 0, incognito: false, now_ms: 0 };
+
+function latin1(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  return text;
+}
+
+for (const chunk of [1024, 16 * 1024]) {
+  const messages = [];
+  for (let i = 0; i < body.length; i += chunk) messages.push({ type: "cs_stream_bytes", stream: 1, bytes: latin1(body.subarray(i, i + chunk)) });
+  let best = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const core = new Core();
+    const start = performance.now();
+    core.handle({ type: "cs_stream_open", stream: 1, route: "/api/v0/chat/completion", transport: "fetch", status: 200, headers: { "content-type": "text/event-stream" } }, sender);
+    for (const message of messages) core.handle(message, sender);
+    const out = core.handle({ type: "cs_stream_end", stream: 1, end: "complete" }, sender);
+    best = Math.min(best, (performance.now() - start) / 1000);
+    if (round === 0 && out.reply?.label !== "ok" && out.reply?.type !== "bg_ack") throw new Error(`unexpected verdict ${JSON.stringify(out)}`);
+    core.free();
+  }
+  console.log(`wasm (V8), ${String(chunk).padStart(5)} B chunks: watcher messages ${(mb / best).toFixed(1).padStart(7)} MB/s`);
+}
