@@ -105,6 +105,7 @@
     }
     const clean = withinRate() ? check(msg) : null;
     if (!clean) { dropped += 1; return; }
+    if (clean.type === "cs_stream_open") onGenerationStarted();
     if (dropped) { send({ type: "cs_dropped", count: dropped }); dropped = 0; }
     send(clean);
   }
@@ -122,59 +123,254 @@
   window.addEventListener("unbusy:hook-ready", announce, true);
   announce();
 
-  // ---- in-page status element (the seed of the retry banner) ----
+  // ---- the banner: reason, countdown, "Retry now", "Stop" (shadow DOM, never takes focus) ----
   const MESSAGE_KEYS = {
     busy: "statusBusy", search_busy: "statusSearchBusy", rate_limited: "statusRateLimited", parallel_limit: "statusParallelLimit",
     auth_expired: "statusAuthExpired", pow_rejected: "statusPowRejected", content_filtered: "statusContentFiltered",
     too_long: "statusTooLong", challenge: "statusChallenge", maintenance: "statusMaintenance", dropped: "statusDropped",
     http_error: "statusHttpError", server_message: "statusServerMessage", unknown: "statusUnknown",
   };
-  let statusHost = null;
-  let statusText = null;
+  const SUGGESTION_KEYS = {
+    instant_mode: "suggestInstantMode", search_off: "suggestSearchOff", new_chat: "suggestNewChat",
+    log_in: "suggestLogIn", reload_page: "suggestReloadPage", check_status: "suggestCheckStatus",
+  };
+  const STOP_KEYS = { attempt_cap: "bannerAttemptCap", deadline: "bannerDeadline", auto_retry_off: "bannerAutoRetryOff" };
+  // Where the page's own retry control is, most reliable first. Class names are hashed by the site's
+  // build, so none is used. Update this table when the site changes.
+  const RETRY_LOCATORS = [
+    { how: "svg-id", id: "重新生成" },
+    { how: "name", names: ["重新生成", "Regenerate", "Retry", "重试", "重新生成回答"] },
+  ];
+  const CONFIRM_MS = 5000;
+  const t = (key, ...args) => api.i18n.getMessage(key, args.map(String)) || key;
+
+  let banner = null;
+  let countdown = null; // { attempt, max, dueAt, remaining, timer, ticker, resume }
+  let confirmTimer = null;
+  let clickExplained = true;
+  try { api.storage.local.get("clickExplained").then((v) => { clickExplained = Boolean(v.clickExplained); }, () => {}); } catch { /* no storage */ }
+
+  function makeButton(action, label, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.action = action;
+    button.textContent = label;
+    Object.assign(button.style, { font: "inherit", padding: "3px 10px", borderRadius: "6px", border: "1px solid #c2410c", background: "#fff", color: "#7c2d12", cursor: "pointer" });
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  function ensureBanner() {
+    if (banner) return banner;
+    // Styled through the CSSOM: the page's CSP may forbid inline <style>.
+    const host = document.createElement("div");
+    host.id = "unbusy-status";
+    // Open, so assistive tools and tests can reach it; the page's styles still cannot.
+    const shadow = host.attachShadow({ mode: "open" });
+    const box = document.createElement("div");
+    box.setAttribute("role", "region");
+    box.setAttribute("aria-label", "Unbusy");
+    Object.assign(box.style, {
+      position: "fixed", right: "16px", top: "16px", zIndex: "2147483647", maxWidth: "380px",
+      display: "flex", flexDirection: "column", gap: "6px", padding: "10px 12px", borderRadius: "10px",
+      font: "14px/1.4 system-ui, 'Noto Sans CJK SC', sans-serif", color: "#1f2937", background: "#fff7ed",
+      border: "1px solid #fdba74", boxShadow: "0 4px 16px rgba(0,0,0,.15)",
+    });
+    const top = document.createElement("div");
+    Object.assign(top.style, { display: "flex", gap: "10px", alignItems: "flex-start" });
+    const reason = document.createElement("span");
+    reason.setAttribute("role", "status");
+    reason.setAttribute("aria-live", "polite");
+    reason.style.flex = "1";
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "×";
+    close.setAttribute("aria-label", t("statusDismiss"));
+    Object.assign(close.style, { border: "0", background: "transparent", font: "inherit", fontSize: "18px", lineHeight: "1", cursor: "pointer", color: "inherit" });
+    close.addEventListener("click", () => { host.hidden = true; });
+    top.append(reason, close);
+    const detail = document.createElement("span");
+    const note = document.createElement("span");
+    Object.assign(note.style, { fontSize: "12px", color: "#7c2d12" });
+    const actions = document.createElement("div");
+    Object.assign(actions.style, { display: "flex", gap: "8px" });
+    actions.append(makeButton("retry-now", t("bannerRetryNow"), () => retryNow()), makeButton("stop", t("bannerStop"), () => cancel("stop", "bannerStopped")));
+    box.append(top, detail, note, actions);
+    shadow.append(box);
+    banner = { host, reason, detail, note, actions };
+    return banner;
+  }
 
   function describe(verdict) {
     const key = MESSAGE_KEYS[verdict.kind] || "statusUnknown";
-    const arg = verdict.kind === "http_error" ? String(verdict.status) : verdict.kind === "server_message" ? verdict.msg : undefined;
-    return api.i18n.getMessage(key, arg) || verdict.kind;
+    const arg = verdict.kind === "http_error" ? verdict.status : verdict.kind === "server_message" ? verdict.msg : undefined;
+    return arg === undefined ? t(key) : t(key, arg);
   }
 
-  function showStatus(reply) {
-    if (!statusHost) {
-      // Styled through the CSSOM: the page's CSP may forbid inline <style>.
-      statusHost = document.createElement("div");
-      statusHost.id = "unbusy-status";
-      const shadow = statusHost.attachShadow({ mode: "closed" });
-      const box = document.createElement("div");
-      box.setAttribute("role", "status");
-      Object.assign(box.style, {
-        position: "fixed", right: "16px", top: "16px", zIndex: "2147483647", maxWidth: "360px",
-        display: "flex", gap: "10px", alignItems: "flex-start", padding: "10px 12px", borderRadius: "10px",
-        font: "14px/1.4 system-ui, sans-serif", color: "#1f2937", background: "#fff7ed",
-        border: "1px solid #fdba74", boxShadow: "0 4px 16px rgba(0,0,0,.15)",
-      });
-      statusText = document.createElement("span");
-      const close = document.createElement("button");
-      close.type = "button";
-      close.textContent = "×";
-      close.setAttribute("aria-label", api.i18n.getMessage("statusDismiss") || "Dismiss");
-      Object.assign(close.style, { border: "0", background: "transparent", font: "inherit", fontSize: "18px", lineHeight: "1", cursor: "pointer", color: "inherit" });
-      close.addEventListener("click", () => { statusHost.hidden = true; });
-      box.append(statusText, close);
-      shadow.append(box);
+  function show({ reply, detail = "", state }) {
+    const b = ensureBanner();
+    b.host.hidden = false;
+    if (reply) {
+      b.host.dataset.verdict = reply.label;
+      b.host.dataset.route = reply.route;
+      b.reason.textContent = describe(reply.verdict);
     }
-    statusHost.hidden = false;
-    statusHost.dataset.verdict = reply.label;
-    statusHost.dataset.route = reply.route;
-    statusText.textContent = describe(reply.verdict);
-    if (!statusHost.isConnected) document.documentElement.append(statusHost);
+    b.host.dataset.state = state;
+    b.detail.textContent = detail;
+    b.actions.hidden = state !== "waiting";
+    b.note.textContent = state === "waiting" && !clickExplained ? t("bannerFirstClick") : "";
+    if (!b.host.isConnected) document.documentElement.append(b.host);
+  }
+
+  function stopTimers() {
+    if (countdown) { clearTimeout(countdown.timer); clearInterval(countdown.ticker); }
+    clearTimeout(confirmTimer);
+    confirmTimer = null;
+  }
+
+  function renderCountdown() {
+    if (!countdown || !banner) return;
+    const left = countdown.paused ? countdown.remaining : Math.max(0, countdown.dueAt - Date.now());
+    const seconds = Math.ceil(left / 1000);
+    banner.detail.textContent = countdown.resume ? t("bannerAwaitResume", seconds) : t("bannerRetryIn", seconds, countdown.attempt, countdown.max);
+    banner.host.dataset.remainingMs = String(Math.round(left));
+  }
+
+  function startCountdown(ms, fields) {
+    stopTimers();
+    countdown = { ...countdown, ...fields, dueAt: Date.now() + ms, remaining: ms, paused: false };
+    show({ state: "waiting", detail: "" });
+    if (countdown.pauseHidden && document.hidden) pauseCountdown();
+    else countdown.timer = setTimeout(onDue, ms);
+    countdown.ticker = setInterval(renderCountdown, 1000);
+    renderCountdown();
+  }
+
+  function pauseCountdown() {
+    if (!countdown || countdown.paused) return;
+    clearTimeout(countdown.timer);
+    countdown.remaining = Math.max(0, countdown.dueAt - Date.now());
+    countdown.paused = true;
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!countdown || !countdown.pauseHidden) return;
+    if (document.hidden) pauseCountdown();
+    else if (countdown.paused) startCountdown(countdown.remaining, {});
+  });
+
+  function cancel(reason, messageKey) {
+    if (!countdown && !confirmTimer) return;
+    stopTimers();
+    countdown = null;
+    send({ type: "cs_retry_cancel", reason });
+    show({ state: "stopped", detail: t(messageKey) });
+  }
+
+  function onDue() { ask(false); }
+  function retryNow() { ask(true); }
+
+  async function ask(manual) {
+    if (!countdown || !contextAlive()) return;
+    let reply;
+    try { reply = await api.runtime.sendMessage({ type: "cs_retry_due", manual }); } catch { return; }
+    if (!countdown || !reply) return;
+    if (reply.type === "bg_retry_go") fire();
+    else if (reply.type === "bg_retry_wait") startCountdown(reply.delay_ms, {});
+    else { stopTimers(); countdown = null; }
+  }
+
+  function locateRetryControl() {
+    for (const locator of RETRY_LOCATORS) {
+      let candidates = [];
+      if (locator.how === "svg-id") {
+        candidates = [...document.querySelectorAll("svg")].filter((svg) => svg.id === locator.id)
+          .map((svg) => svg.closest("button, [role=button]") || svg.parentElement);
+      } else if (locator.how === "name") {
+        candidates = [...document.querySelectorAll("button, [role=button]")].filter((el) => {
+          const name = (el.getAttribute("aria-label") || el.getAttribute("title") || el.textContent || "").trim();
+          return locator.names.includes(name);
+        });
+      }
+      const visible = candidates.filter((el) => el && el.isConnected && el.getClientRects().length > 0);
+      if (visible.length) return visible[visible.length - 1];
+    }
+    return null;
+  }
+
+  function fire() {
+    stopTimers();
+    const control = locateRetryControl();
+    if (!control) {
+      countdown = null;
+      send({ type: "cs_retry_cancel", reason: "no_control" });
+      show({ state: "stopped", detail: t("bannerNoControl") });
+      return;
+    }
+    // Tell the background first, so the request that follows is counted as automatic.
+    send({ type: "cs_retry_fired" });
+    countdown = null;
+    show({ state: "retrying", detail: t("bannerRetrying") });
+    if (!clickExplained) {
+      clickExplained = true;
+      api.storage.local.set({ clickExplained: true }).catch(() => {});
+    }
+    confirmTimer = setTimeout(() => {
+      confirmTimer = null;
+      send({ type: "cs_retry_cancel", reason: "unconfirmed" });
+      show({ state: "stopped", detail: t("bannerUnconfirmed") });
+    }, CONFIRM_MS);
+    control.click();
+  }
+
+  // The user is in charge: typing in the message box stands the countdown down.
+  document.addEventListener("input", (event) => {
+    const target = event.target;
+    if (!countdown || !event.isTrusted || !target) return;
+    if (target.tagName === "TEXTAREA" || target.tagName === "INPUT" || target.isContentEditable) cancel("typed", "bannerStoodDown");
+  }, true);
+
+  // A new generation request: ours (confirming the click) or the user's own (sent, edited, retried).
+  function onGenerationStarted() {
+    if (confirmTimer) {
+      clearTimeout(confirmTimer);
+      confirmTimer = null;
+    } else if (countdown) {
+      stopTimers();
+      countdown = null;
+    }
+    if (banner && banner.host.dataset.state !== "retrying") banner.host.hidden = true;
+  }
+
+  function onVerdict(reply) {
+    const decision = reply.decision || { action: "explain", suggestion: null };
+    if (reply.verdict.kind === "ok") {
+      if (banner) { banner.host.hidden = true; banner.host.dataset.verdict = reply.label; banner.host.dataset.state = "ok"; }
+      return;
+    }
+    if (!reply.stream && countdown) return; // a JSON route's error does not replace a retry in progress
+    const suggestion = decision.suggestion ? t(SUGGESTION_KEYS[decision.suggestion]) : "";
+    if (decision.action === "retry" || decision.action === "await_resume") {
+      show({ reply, state: "waiting" });
+      banner.note.textContent = "";
+      startCountdown(decision.action === "retry" ? decision.delay_ms : decision.grace_ms, {
+        attempt: decision.attempt, max: decision.max_attempts, resume: decision.action === "await_resume", pauseHidden: reply.pause_hidden,
+      });
+      if (suggestion) banner.note.textContent = suggestion + (clickExplained ? "" : " " + t("bannerFirstClick"));
+      return;
+    }
+    stopTimers();
+    countdown = null;
+    const stop = decision.action === "stop" ? t(STOP_KEYS[decision.reason]) : "";
+    show({ reply, state: decision.action === "stop" ? "stopped" : "explained", detail: [stop, suggestion].filter(Boolean).join(" ") });
   }
 
   function onReply(reply) {
-    if (!reply || reply.type !== "bg_verdict" || !reply.verdict) return;
-    if (reply.verdict.kind === "ok") {
-      if (statusHost) { statusHost.hidden = true; statusHost.dataset.verdict = reply.label; }
-      return;
-    }
-    showStatus(reply);
+    if (reply && reply.type === "bg_verdict" && reply.verdict) onVerdict(reply);
   }
+
+  // The background's backstop: a countdown whose timer did not fire (a throttled hidden tab).
+  api.runtime.onMessage.addListener((message) => {
+    if (message && message.type === "bg_retry_poke" && countdown && !countdown.paused) onDue();
+  });
 })();

@@ -1,8 +1,12 @@
 //! Unbusy's core: everything the extension decides, as plain Rust testable with `cargo test`.
 //! Only `bindings` knows about JavaScript.
 
+pub mod budget;
 pub mod classify;
+pub mod hub;
 pub mod protocol;
+pub mod retry;
+pub mod settings;
 pub mod signatures;
 pub mod sse;
 pub mod verdict;

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::retry::Decision;
+use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
 
 /// Generation routes stream an answer; JSON routes only matter through their error envelope.
@@ -79,6 +81,41 @@ pub enum CsMessage {
     CsJsonResponse { route: String, transport: Transport, status: u16, headers: SelectedHeaders, envelope: Envelope },
     /// The relay dropped malformed or excess messages from the page since its last report.
     CsDropped { count: u32 },
+    /// The countdown ended (or the user pressed "Retry now"): may the relay press retry?
+    CsRetryDue { manual: bool },
+    /// The relay pressed the page's retry control.
+    CsRetryFired,
+    /// The countdown was abandoned.
+    CsRetryCancel { reason: CancelReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The user pressed "Stop".
+    Stop,
+    /// The user typed in the message box.
+    Typed,
+    /// The page's retry control could not be found.
+    NoControl,
+    /// The control was pressed but no new generation request followed.
+    Unconfirmed,
+}
+
+/// From the extension's own pages (popup, options).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UiMessage {
+    UiGetSettings,
+    /// Validated by the core; saved only if every value is acceptable.
+    UiSaveSettings { settings: serde_json::Value },
+}
+
+/// The background's answer to the extension's pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BgUiMessage {
+    BgSettings { settings: Settings, problems: Vec<Problem>, saved: bool },
 }
 
 /// What the background learns of the sender from the browser, never from the message.
@@ -97,7 +134,21 @@ pub struct Sender {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BgMessage {
-    BgVerdict { stream: Option<u32>, route: String, verdict: Verdict, label: String },
+    BgVerdict {
+        stream: Option<u32>,
+        route: String,
+        verdict: Verdict,
+        label: String,
+        /// What Unbusy will do about it (filled in by the hub).
+        decision: Option<Decision>,
+        /// Hidden tabs pause their countdown (a setting).
+        pause_hidden: bool,
+    },
+    BgRetryGo { attempt: u32 },
+    BgRetryWait { delay_ms: u64 },
+    BgRetryStop,
+    /// Sent unasked by the background's backstop alarm: "your retry is overdue, ask now".
+    BgRetryPoke,
     BgAck,
 }
 

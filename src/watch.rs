@@ -37,6 +37,11 @@ impl Watcher {
         self.streams.len()
     }
 
+    /// Tabs with a generation in flight.
+    pub fn streaming_tabs(&self) -> impl Iterator<Item = i32> + '_ {
+        self.streams.keys().map(|(tab, _, _)| *tab)
+    }
+
     /// A message that did not match the protocol.
     pub fn reject(&mut self) -> Outcome {
         self.dropped_messages += 1;
@@ -93,6 +98,8 @@ impl Watcher {
                 self.dropped_messages = self.dropped_messages.saturating_add(count);
                 Outcome { reply: Some(BgMessage::BgAck), record: None }
             }
+            // Retry messages belong to the hub.
+            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } => self.reject(),
         }
     }
 
@@ -126,7 +133,7 @@ fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdi
         verdict: verdict.clone(),
         label: label.clone(),
     });
-    Outcome { reply: Some(BgMessage::BgVerdict { stream, route, verdict, label }), record }
+    Outcome { reply: Some(BgMessage::BgVerdict { stream, route, verdict, label, decision: None, pause_hidden: false }), record }
 }
 
 fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {

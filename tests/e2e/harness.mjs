@@ -156,3 +156,45 @@ export async function waitForRecorded(session, predicate, timeout = 5000) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+// The generation requests of one run, from the simulator's log (automatic retries included).
+export async function generations(sim, run) {
+  return (await sim.log(run)).filter((e) => e.attempt !== null);
+}
+
+// Waits until the run has `count` generation requests (or the timeout passes); returns them.
+export async function waitForGenerations(sim, run, count, timeout) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const list = await generations(sim, run);
+    if (list.length >= count || Date.now() > until) return list;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// The banner's state as the page can see it.
+export async function banner(page) {
+  return page.evaluate(() => {
+    const host = document.getElementById("unbusy-status");
+    if (!host) return null;
+    const text = host.shadowRoot ? host.shadowRoot.textContent : "";
+    return { verdict: host.dataset.verdict, state: host.dataset.state, hidden: host.hidden, remainingMs: Number(host.dataset.remainingMs || 0), text };
+  });
+}
+
+export async function waitForBanner(page, predicate, timeout = 8000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const b = await banner(page);
+    if ((b && predicate(b)) || Date.now() > until) return b;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// Presses one of the banner's buttons the way a user would (a real click).
+export async function pressBanner(page, action) {
+  const button = await page.waitForSelector(`#unbusy-status >>> button[data-action="${action}"]`, { visible: true, timeout: 5000 });
+  await button.click();
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,157 @@
+//! One retry budget for the whole browser profile, kept by the background and persisted (MV3
+//! backgrounds are stopped at will). Every tab asks it before an automatic retry, so ten busy
+//! tabs do not become ten times the load. Pure: time comes in as an argument.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetConfig {
+    /// Token bucket of automatic retries: capacity and refill per minute.
+    pub capacity: f64,
+    pub refill_per_minute: f64,
+    /// The site's anti-abuse limit is about 6 generation requests a minute per account; automatic
+    /// retries are granted only while all requests in the last minute, the user's own included,
+    /// stay below `site_limit_per_minute - headroom`.
+    pub site_limit_per_minute: usize,
+    pub headroom: usize,
+    /// Grants to different tabs are at least this far apart (staggered release on recovery).
+    pub stagger_ms: f64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig { capacity: 4.0, refill_per_minute: 3.0, site_limit_per_minute: 6, headroom: 2, stagger_ms: 3_000.0 }
+    }
+}
+
+const WINDOW_MS: f64 = 60_000.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "grant", rename_all = "snake_case")]
+pub enum Grant {
+    Go,
+    /// Ask again at `until_ms`.
+    Wait { until_ms: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub tokens: f64,
+    pub updated_ms: f64,
+    pub cooldown_until_ms: f64,
+    /// Times of generation requests in the last minute, automatic or not.
+    pub recent_requests: Vec<f64>,
+    pub last_grant_ms: Option<f64>,
+}
+
+impl Budget {
+    pub fn new(config: &BudgetConfig, now_ms: f64) -> Budget {
+        Budget { tokens: config.capacity, updated_ms: now_ms, cooldown_until_ms: 0.0, recent_requests: Vec::new(), last_grant_ms: None }
+    }
+
+    fn refill(&mut self, config: &BudgetConfig, now_ms: f64) {
+        if now_ms > self.updated_ms {
+            self.tokens = (self.tokens + (now_ms - self.updated_ms) / WINDOW_MS * config.refill_per_minute).min(config.capacity);
+            self.updated_ms = now_ms;
+        }
+        self.recent_requests.retain(|t| now_ms - t < WINDOW_MS);
+    }
+
+    /// Any generation request of the account in this browser (the stream's head arrived).
+    pub fn note_request(&mut self, config: &BudgetConfig, now_ms: f64) {
+        self.refill(config, now_ms);
+        self.recent_requests.push(now_ms);
+    }
+
+    /// The whole browser holds off until `until_ms` (the site said "too fast").
+    pub fn cool_down(&mut self, until_ms: f64) {
+        self.cooldown_until_ms = self.cooldown_until_ms.max(until_ms);
+    }
+
+    pub fn ask(&mut self, config: &BudgetConfig, now_ms: f64) -> Grant {
+        self.refill(config, now_ms);
+        let mut until = now_ms;
+        if now_ms < self.cooldown_until_ms {
+            until = until.max(self.cooldown_until_ms);
+        }
+        let allowed = config.site_limit_per_minute.saturating_sub(config.headroom);
+        if self.recent_requests.len() >= allowed {
+            let mut times = self.recent_requests.clone();
+            times.sort_by(f64::total_cmp);
+            // When enough of them have left the window.
+            let index = self.recent_requests.len() - allowed;
+            until = until.max(times[index] + WINDOW_MS);
+        }
+        if self.tokens < 1.0 {
+            until = until.max(now_ms + (1.0 - self.tokens) / config.refill_per_minute * WINDOW_MS);
+        }
+        if let Some(last) = self.last_grant_ms {
+            until = until.max(last + config.stagger_ms);
+        }
+        if until > now_ms {
+            return Grant::Wait { until_ms: until };
+        }
+        self.tokens -= 1.0;
+        self.last_grant_ms = Some(now_ms);
+        Grant::Go
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ten_busy_tabs_are_staggered_and_capped() {
+        let config = BudgetConfig::default();
+        let mut budget = Budget::new(&config, 0.0);
+        let mut grants = Vec::new();
+        let mut now = 0.0;
+        while now < 60_000.0 {
+            if budget.ask(&config, now) == Grant::Go {
+                budget.note_request(&config, now);
+                grants.push(now);
+            }
+            now += 100.0;
+        }
+        assert!(grants.windows(2).all(|w| w[1] - w[0] >= config.stagger_ms));
+        assert!(grants.len() <= config.site_limit_per_minute - config.headroom, "{grants:?}");
+    }
+
+    #[test]
+    fn cool_down_holds() {
+        let config = BudgetConfig::default();
+        let mut budget = Budget::new(&config, 0.0);
+        budget.cool_down(60_000.0);
+        assert_eq!(budget.ask(&config, 1_000.0), Grant::Wait { until_ms: 60_000.0 });
+        assert_eq!(budget.ask(&config, 60_000.0), Grant::Go);
+    }
+
+    proptest! {
+        #[test]
+        fn tokens_never_negative_and_site_limit_respected(steps in proptest::collection::vec((0u32..20_000, any::<bool>(), any::<bool>()), 1..200)) {
+            let config = BudgetConfig::default();
+            let mut budget = Budget::new(&config, 0.0);
+            let mut now = 0.0;
+            let mut requests: Vec<f64> = Vec::new();
+            for (gap, user_sends, wants_retry) in steps {
+                now += f64::from(gap);
+                if user_sends {
+                    budget.note_request(&config, now);
+                    requests.push(now);
+                }
+                if wants_retry {
+                    let before = requests.iter().filter(|t| now - **t < WINDOW_MS).count();
+                    if budget.ask(&config, now) == Grant::Go {
+                        prop_assert!(before < config.site_limit_per_minute - config.headroom);
+                        budget.note_request(&config, now);
+                        requests.push(now);
+                    }
+                }
+                prop_assert!(budget.tokens >= 0.0);
+                prop_assert!(budget.recent_requests.len() <= requests.len());
+            }
+        }
+    }
+}

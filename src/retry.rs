@@ -1,0 +1,279 @@
+//! The retry policy: what to do after a verdict, for one message. Pure: time and randomness come in
+//! as arguments. Every number lives in `Policy`; settings can only make it more cautious.
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings::Settings;
+use crate::signatures::{OVERLOAD_STATUSES, THROTTLE_STATUS};
+use crate::verdict::Verdict;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The envelope of automatic delays, after the manual advice users know (5 s, 10 s, 30 s),
+    /// then capped: attempt n waits about `busy_envelope_ms[n-1]`, later attempts the last entry.
+    pub busy_envelope_ms: Vec<u64>,
+    /// Jitter around the envelope, as a fraction: spreads clients without near-zero delays.
+    pub jitter: f64,
+    /// No automatic retry ever comes sooner than this after a failure.
+    pub floor_ms: u64,
+    /// First cool-down after "too fast" (site rate limit or HTTP 429); doubled on each repeat.
+    pub rate_limit_cooldown_ms: u64,
+    pub max_cooldown_ms: u64,
+    /// Wait after `parallel_chat_limit` before trying again (unless the other generation ends).
+    pub parallel_wait_ms: u64,
+    pub maintenance_wait_ms: u64,
+    /// After a dropped stream, how long the page gets to resume by itself.
+    pub dropped_grace_ms: u64,
+    /// Server hints (`Retry-After`, `x-fetch-after-sec`) are honoured up to this.
+    pub max_hint_ms: u64,
+    /// Automatic attempts per message, and the time from its first failure after which Unbusy gives up.
+    pub max_attempts: u32,
+    pub deadline_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            busy_envelope_ms: vec![5_000, 10_000, 30_000, 60_000],
+            jitter: 0.2,
+            floor_ms: 4_000,
+            rate_limit_cooldown_ms: 60_000,
+            max_cooldown_ms: 600_000,
+            parallel_wait_ms: 30_000,
+            maintenance_wait_ms: 300_000,
+            dropped_grace_ms: 15_000,
+            max_hint_ms: 300_000,
+            max_attempts: 6,
+            deadline_ms: 600_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suggestion {
+    InstantMode,
+    SearchOff,
+    NewChat,
+    LogIn,
+    ReloadPage,
+    CheckStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    AttemptCap,
+    Deadline,
+    AutoRetryOff,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Decision {
+    /// Wait `delay_ms`, then press the page's retry control (automatic attempt number `attempt`).
+    Retry { delay_ms: u64, attempt: u32, max_attempts: u32, suggestion: Option<Suggestion> },
+    /// Let the page resume the stream by itself; ask again after `grace_ms` if it did not.
+    AwaitResume { grace_ms: u64 },
+    /// Retryable, but Unbusy has done enough for this message.
+    Stop { reason: StopReason, suggestion: Option<Suggestion> },
+    /// Never retried: say what it is and what helps.
+    Explain { suggestion: Option<Suggestion> },
+}
+
+/// What is known about the message that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct FailureContext {
+    /// Automatic attempts already made for this message.
+    pub attempts: u32,
+    pub first_failure_ms: f64,
+    pub now_ms: f64,
+    /// How many "too fast" verdicts this browser has had in a row.
+    pub rate_limit_strikes: u32,
+}
+
+impl Policy {
+    /// The default policy made more cautious by the user's settings (never less).
+    pub fn with_settings(settings: &Settings) -> Policy {
+        let base = Policy::default();
+        let scale = settings.delay_scale.max(1.0);
+        Policy {
+            busy_envelope_ms: base.busy_envelope_ms.iter().map(|d| (*d as f64 * scale) as u64).collect(),
+            max_attempts: settings.max_attempts.min(base.max_attempts),
+            ..base
+        }
+    }
+
+    /// `random` is uniform in [0, 1).
+    pub fn decide(&self, verdict: &Verdict, ctx: FailureContext, random: f64) -> Decision {
+        let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.5 };
+        match verdict {
+            Verdict::Busy { code } => {
+                let suggestion = (code == "expert_busy_use_default").then_some(Suggestion::InstantMode);
+                self.busy_retry(ctx, random, 0, suggestion)
+            }
+            Verdict::SearchBusy => self.busy_retry(ctx, random, 0, Some(Suggestion::SearchOff)),
+            Verdict::HttpError { status, retry_after_secs } if OVERLOAD_STATUSES.contains(status) => {
+                self.busy_retry(ctx, random, self.hint_ms(*retry_after_secs), None)
+            }
+            Verdict::RateLimited => self.cooldown_retry(ctx, random, 0),
+            Verdict::HttpError { status, retry_after_secs } if *status == THROTTLE_STATUS => {
+                self.cooldown_retry(ctx, random, self.hint_ms(*retry_after_secs))
+            }
+            Verdict::ParallelLimit => self.fixed_retry(ctx, self.parallel_wait_ms, None),
+            Verdict::Maintenance => self.fixed_retry(ctx, self.maintenance_wait_ms, Some(Suggestion::CheckStatus)),
+            Verdict::Dropped => Decision::AwaitResume { grace_ms: self.dropped_grace_ms },
+            Verdict::AuthExpired => Decision::Explain { suggestion: Some(Suggestion::LogIn) },
+            Verdict::Challenge { .. } => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
+            Verdict::TooLong => Decision::Explain { suggestion: Some(Suggestion::NewChat) },
+            Verdict::Ok
+            | Verdict::PowRejected
+            | Verdict::ContentFiltered
+            | Verdict::ServerMessage { .. }
+            | Verdict::HttpError { .. }
+            | Verdict::Unknown => Decision::Explain { suggestion: None },
+        }
+    }
+
+    /// After a dropped stream the page did not resume: treated like a transient overload.
+    pub fn decide_unresumed(&self, ctx: FailureContext, random: f64) -> Decision {
+        self.busy_retry(ctx, random, 0, None)
+    }
+
+    fn hint_ms(&self, secs: Option<u32>) -> u64 {
+        secs.map_or(0, |s| (u64::from(s) * 1000).clamp(self.floor_ms, self.max_hint_ms))
+    }
+
+    fn busy_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64, suggestion: Option<Suggestion>) -> Decision {
+        let index = (ctx.attempts as usize).min(self.busy_envelope_ms.len().saturating_sub(1));
+        let base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms) as f64;
+        let jittered = base * (1.0 - self.jitter + 2.0 * self.jitter * random);
+        self.retry_after(ctx, (jittered as u64).max(hint_ms), suggestion)
+    }
+
+    fn cooldown_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64) -> Decision {
+        let doublings = ctx.rate_limit_strikes.saturating_sub(1).min(16);
+        let base = self.rate_limit_cooldown_ms.saturating_mul(1 << doublings).min(self.max_cooldown_ms) as f64;
+        // Jitter only lengthens a cool-down.
+        let jittered = base * (1.0 + self.jitter * random);
+        self.retry_after(ctx, (jittered as u64).max(hint_ms), None)
+    }
+
+    fn fixed_retry(&self, ctx: FailureContext, delay_ms: u64, suggestion: Option<Suggestion>) -> Decision {
+        self.retry_after(ctx, delay_ms, suggestion)
+    }
+
+    fn retry_after(&self, ctx: FailureContext, delay_ms: u64, suggestion: Option<Suggestion>) -> Decision {
+        if ctx.attempts >= self.max_attempts {
+            return Decision::Stop { reason: StopReason::AttemptCap, suggestion };
+        }
+        let delay_ms = delay_ms.max(self.floor_ms);
+        let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
+        if elapsed + delay_ms as f64 > self.deadline_ms as f64 {
+            return Decision::Stop { reason: StopReason::Deadline, suggestion };
+        }
+        Decision::Retry { delay_ms, attempt: ctx.attempts + 1, max_attempts: self.max_attempts, suggestion }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ctx(attempts: u32) -> FailureContext {
+        FailureContext { attempts, first_failure_ms: 0.0, now_ms: 0.0, rate_limit_strikes: 1 }
+    }
+
+    fn delay(d: Decision) -> u64 {
+        match d {
+            Decision::Retry { delay_ms, .. } => delay_ms,
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn busy_follows_the_manual_envelope() {
+        let p = Policy::default();
+        let busy = Verdict::Busy { code: "server_busy".into() };
+        assert_eq!(delay(p.decide(&busy, ctx(0), 0.5)), 5_000);
+        assert_eq!(delay(p.decide(&busy, ctx(1), 0.5)), 10_000);
+        assert_eq!(delay(p.decide(&busy, ctx(2), 0.5)), 30_000);
+        assert_eq!(delay(p.decide(&busy, ctx(5), 0.5)), 60_000);
+        assert_eq!(delay(p.decide(&busy, ctx(0), 0.0)), 4_000, "jitter never goes under the floor");
+        assert!(matches!(p.decide(&busy, ctx(6), 0.5), Decision::Stop { reason: StopReason::AttemptCap, .. }));
+    }
+
+    #[test]
+    fn hints_only_lengthen_and_are_clamped() {
+        let p = Policy::default();
+        let v = |secs| Verdict::HttpError { status: 503, retry_after_secs: Some(secs) };
+        assert_eq!(delay(p.decide(&v(1), ctx(0), 0.5)), 5_000);
+        assert_eq!(delay(p.decide(&v(20), ctx(0), 0.5)), 20_000);
+        assert_eq!(delay(p.decide(&v(100_000), ctx(0), 0.5)), 300_000);
+    }
+
+    #[test]
+    fn rate_limit_cools_down_longer_on_repeat() {
+        let p = Policy::default();
+        let first = delay(p.decide(&Verdict::RateLimited, ctx(0), 0.0));
+        let again = delay(p.decide(&Verdict::RateLimited, FailureContext { rate_limit_strikes: 2, ..ctx(0) }, 0.0));
+        assert_eq!((first, again), (60_000, 120_000));
+    }
+
+    #[test]
+    fn settings_only_make_it_more_cautious() {
+        let cautious = Policy::with_settings(&Settings { delay_scale: 2.0, max_attempts: 3, ..Settings::default() });
+        assert_eq!(cautious.busy_envelope_ms[0], 10_000);
+        assert_eq!(cautious.max_attempts, 3);
+        let bold = Policy::with_settings(&Settings { delay_scale: 0.1, max_attempts: 50, ..Settings::default() });
+        assert_eq!(bold.busy_envelope_ms, Policy::default().busy_envelope_ms);
+        assert_eq!(bold.max_attempts, Policy::default().max_attempts);
+    }
+
+    fn any_verdict() -> impl Strategy<Value = Verdict> {
+        prop_oneof![
+            Just(Verdict::Ok),
+            "[a-z_]{1,24}".prop_map(|code| Verdict::Busy { code }),
+            Just(Verdict::SearchBusy),
+            Just(Verdict::RateLimited),
+            Just(Verdict::ParallelLimit),
+            Just(Verdict::AuthExpired),
+            Just(Verdict::PowRejected),
+            Just(Verdict::ContentFiltered),
+            Just(Verdict::TooLong),
+            Just(Verdict::Maintenance),
+            Just(Verdict::Dropped),
+            (100u16..600, proptest::option::of(any::<u32>())).prop_map(|(status, retry_after_secs)| Verdict::HttpError { status, retry_after_secs }),
+            Just(Verdict::Unknown),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_delay_within_bounds_and_attempts_within_cap(verdict in any_verdict(), attempts in 0u32..20, strikes in 0u32..40, random in any::<f64>(), elapsed in 0.0f64..2_000_000.0) {
+            let p = Policy::default();
+            let c = FailureContext { attempts, first_failure_ms: 1_000.0, now_ms: 1_000.0 + elapsed, rate_limit_strikes: strikes };
+            match p.decide(&verdict, c, random) {
+                Decision::Retry { delay_ms, attempt, max_attempts, .. } => {
+                    prop_assert!(delay_ms >= p.floor_ms);
+                    prop_assert!(delay_ms <= p.max_cooldown_ms * 2);
+                    prop_assert!(attempt <= max_attempts && max_attempts <= p.max_attempts);
+                    prop_assert!(elapsed + delay_ms as f64 <= p.deadline_ms as f64);
+                }
+                Decision::AwaitResume { .. } => prop_assert_eq!(verdict, Verdict::Dropped),
+                Decision::Stop { .. } | Decision::Explain { .. } => {}
+            }
+        }
+
+        #[test]
+        fn non_retryable_verdicts_are_never_retried(random in any::<f64>(), attempts in 0u32..3) {
+            let p = Policy::default();
+            for verdict in [Verdict::Ok, Verdict::AuthExpired, Verdict::PowRejected, Verdict::ContentFiltered, Verdict::TooLong, Verdict::Unknown,
+                            Verdict::ServerMessage { msg: "x".into() }, Verdict::HttpError { status: 404, retry_after_secs: Some(1) },
+                            Verdict::Challenge { challenge: crate::verdict::ChallengeKind::Waf }] {
+                prop_assert!(matches!(p.decide(&verdict, ctx(attempts), random), Decision::Explain { .. }), "{:?}", verdict);
+            }
+        }
+    }
+}

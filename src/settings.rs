@@ -1,0 +1,76 @@
+//! The user's settings (kept in the browser's synced storage) and their validation: a value is
+//! either valid and saved, or rejected with a message; settings can only make Unbusy more cautious.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenTabs {
+    /// Hidden tabs keep their place: the countdown goes on and the notification tells the user.
+    Continue,
+    /// Hidden tabs wait until they are shown again.
+    Pause,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub auto_retry: bool,
+    pub max_attempts: u32,
+    /// Multiplies the delay envelope: 1.0 is the default, up to 4.0.
+    pub delay_scale: f64,
+    pub hidden_tabs: HiddenTabs,
+    pub notify: bool,
+}
+
+pub const MAX_ATTEMPTS_RANGE: (u32, u32) = (1, 6);
+pub const DELAY_SCALE_RANGE: (f64, f64) = (1.0, 4.0);
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { auto_retry: true, max_attempts: 6, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false }
+    }
+}
+
+/// Why a value was refused: the field and a message key the options page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Settings {
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let (lo, hi) = MAX_ATTEMPTS_RANGE;
+        if !(lo..=hi).contains(&self.max_attempts) {
+            problems.push(Problem { field: "max_attempts".into(), message: format!("between {lo} and {hi}") });
+        }
+        let (lo, hi) = DELAY_SCALE_RANGE;
+        if !self.delay_scale.is_finite() || !(lo..=hi).contains(&self.delay_scale) {
+            problems.push(Problem { field: "delay_scale".into(), message: format!("between {lo} and {hi}") });
+        }
+        problems
+    }
+
+    /// Settings as stored, falling back to the defaults for anything unreadable or out of range.
+    pub fn from_stored(value: Option<Settings>) -> Settings {
+        value.filter(|s| s.problems().is_empty()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let bad = Settings { max_attempts: 0, delay_scale: 0.5, ..Settings::default() };
+        let fields: Vec<String> = bad.problems().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["max_attempts", "delay_scale"]);
+        assert!(Settings::default().problems().is_empty());
+        assert_eq!(Settings::from_stored(Some(bad)), Settings::default());
+        let nan = Settings { delay_scale: f64::NAN, ..Settings::default() };
+        assert_eq!(nan.problems().len(), 1);
+    }
+}
