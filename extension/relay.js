@@ -270,11 +270,16 @@
   function onDue() { ask(false); }
   function retryNow() { ask(true); }
 
-  async function ask(manual) {
+  async function ask(manual, tries = 3) {
     if (!countdown || !contextAlive()) return;
-    let reply;
-    try { reply = await api.runtime.sendMessage({ type: "cs_retry_due", manual }); } catch { return; }
-    if (!countdown || !reply) return;
+    let reply = null;
+    try { reply = await api.runtime.sendMessage({ type: "cs_retry_due", manual }); } catch { /* background restarting */ }
+    if (!countdown) return;
+    if (!reply) {
+      // The background may be starting up again; ask once more shortly, a bounded number of times.
+      if (tries > 1) countdown.timer = setTimeout(() => ask(manual, tries - 1), 1000);
+      return;
+    }
     if (reply.type === "bg_retry_go") fire();
     else if (reply.type === "bg_retry_wait") startCountdown(reply.delay_ms, {});
     else { stopTimers(); countdown = null; }

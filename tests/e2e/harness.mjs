@@ -48,7 +48,9 @@ const CHROMIUM_ARGS = [
 ];
 
 // Real Chromium with dist/chrome loaded; the real hostname is mapped to the simulator.
-export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true } = {}) {
+// `attachWorker: false` keeps puppeteer away from the service worker: attached, a restarted worker
+// would wait for the debugger and never run (needed when a test stops the worker).
+export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true, attachWorker = true } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), "unbusy-chromium-"));
   const browser = await puppeteer.launch({
     executablePath: "/usr/bin/chromium",
@@ -58,9 +60,10 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
     enableExtensions: extension ? [DIST.chrome] : false,
     args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1:${sim.port}`, `--lang=${lang}`],
     env: { ...process.env, LANGUAGE: lang.replace("-", "_") },
+    ...(attachWorker ? {} : { targetFilter: (target) => target.type() !== "service_worker" }),
   });
   let worker = null;
-  if (extension) {
+  if (extension && attachWorker) {
     const target = await browser.waitForTarget((t) => t.type() === "service_worker" && t.url().endsWith("/background.js"), { timeout: 15000 });
     worker = await target.worker();
   }
@@ -68,7 +71,7 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
     name: "chromium",
     browser,
     worker,
-    extensionId: worker ? new URL(worker.url()).host : null,
+    extensionId: worker ? new URL(worker.url()).host : extension ? "unattached" : null,
     chatUrl: (query) => `https://${HOST}/?${new URLSearchParams(query)}`,
     async close() { await browser.close(); rmSync(profile, { recursive: true, force: true }); },
   };
