@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod classify;
+pub mod diagnose;
 pub mod hub;
 pub mod protocol;
 pub mod retry;

@@ -1,0 +1,168 @@
+//! Every fix of the source article, and a few it lacks, ranked by what the evidence says. A fix
+//! that cannot help with what is seen says so ("unlikely to help") instead of disappearing.
+
+use serde::{Deserialize, Serialize};
+
+use super::history::History;
+use super::{Action, Finding, Likelihood};
+use crate::protocol::VerdictEvent;
+use crate::verdict::Verdict;
+
+/// What the popup knows right now.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence<'a> {
+    pub recent: &'a [VerdictEvent],
+    pub conflicts: usize,
+    pub cookie_problems: usize,
+    pub history: Option<&'a History>,
+    /// `runtime.getPlatformInfo().os`: win, mac, linux, cros, android, openbsd.
+    pub os: &'a str,
+    /// The public status page says DeepSeek has an incident (`None`: not checked).
+    pub status_incident: Option<bool>,
+}
+
+/// The article's off-peak claim, shown as a claim until the user's own history speaks.
+pub const ARTICLE_OFF_PEAK_UTC: (u8, u8) = (1, 5);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub busy: u32,
+    pub expert_busy: u32,
+    pub search_busy: u32,
+    pub rate_limited: u32,
+    pub auth_expired: u32,
+    pub pow_rejected: u32,
+    pub challenge: u32,
+    pub too_long: u32,
+    pub dropped: u32,
+    pub unknown: u32,
+    pub maintenance: u32,
+    pub ok: u32,
+}
+
+pub fn count(events: &[VerdictEvent]) -> Counts {
+    let mut c = Counts::default();
+    for e in events {
+        match &e.verdict {
+            Verdict::Busy { code } if code == "expert_busy_use_default" => c.expert_busy += 1,
+            Verdict::Busy { .. } | Verdict::HttpError { status: 502..=504, .. } => c.busy += 1,
+            Verdict::SearchBusy => c.search_busy += 1,
+            Verdict::RateLimited | Verdict::HttpError { status: 429, .. } => c.rate_limited += 1,
+            Verdict::AuthExpired => c.auth_expired += 1,
+            Verdict::PowRejected => c.pow_rejected += 1,
+            Verdict::Challenge { .. } => c.challenge += 1,
+            Verdict::TooLong => c.too_long += 1,
+            Verdict::Dropped => c.dropped += 1,
+            Verdict::Maintenance => c.maintenance += 1,
+            Verdict::Ok => c.ok += 1,
+            _ => c.unknown += 1,
+        }
+    }
+    c
+}
+
+pub fn dns_flush_command(os: &str) -> &'static str {
+    match os {
+        "win" => "ipconfig /flushdns",
+        "mac" => "sudo dscacheutil -flushcache; sudo killall -HUP mDNSResponder",
+        "linux" | "openbsd" => "resolvectl flush-caches",
+        _ => "chrome://net-internals/#dns",
+    }
+}
+
+fn fix(id: &str, likelihood: Likelihood, why: &str, args: Vec<String>, actions: Vec<Action>) -> Finding {
+    Finding { id: id.into(), likelihood, title: format!("fix_{id}"), args, why: why.into(), actions }
+}
+
+fn when(condition: bool, yes: Likelihood, no: Likelihood) -> Likelihood {
+    if condition {
+        yes
+    } else {
+        no
+    }
+}
+
+pub fn rank(evidence: &Evidence) -> Vec<Finding> {
+    use Likelihood::*;
+    let c = count(evidence.recent);
+    let overloaded = c.busy + c.expert_busy + c.search_busy > 0;
+    let client_side = c.pow_rejected + c.unknown > 0 || evidence.conflicts > 0;
+    let mut fixes = vec![
+        fix("wait_retry", when(overloaded, Likely, Possible), if overloaded { "whyWaitBusy" } else { "whyWaitIdle" }, vec![], vec![]),
+        fix("instant_mode", when(c.expert_busy > 0, Likely, Unlikely), "whyInstantMode", vec![], vec![]),
+        fix("search_off", when(c.search_busy > 0, Likely, Unlikely), "whySearchOff", vec![], vec![]),
+        fix("new_chat", when(c.too_long > 0, Likely, Unlikely), "whyNewChat", vec![], vec![Action::NewChat]),
+        fix("hard_refresh", when(c.challenge + c.auth_expired + c.pow_rejected > 0, Likely, when(c.unknown > 0, Possible, Unlikely)), "whyHardRefresh", vec![], vec![Action::HardRefresh]),
+        fix("clear_site_data", when(evidence.cookie_problems > 0 || c.challenge > 0, Possible, Unlikely), "whyClearSiteData", vec![], vec![Action::ClearSiteData]),
+        fix("extensions", when(client_side, Likely, Possible), "whyExtensions", vec![], vec![Action::CheckExtensions]),
+        fix("private_window", when(client_side, Possible, Unlikely), "whyPrivateWindow", vec![], vec![]),
+        fix("status_page", match evidence.status_incident { Some(true) => Likely, Some(false) => Unlikely, None => when(overloaded || c.maintenance > 0, Possible, Unlikely) }, "whyStatusPage", vec![], vec![Action::CheckStatus]),
+        fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![Action::CheckConnection]),
+        fix("dns_flush", Unlikely, if overloaded { "whyDnsBusy" } else { "whyDns" }, vec![], vec![Action::CopyText { text: dns_flush_command(evidence.os).into() }]),
+        fix("vpn", when(c.challenge > 0 || c.rate_limited > 2, Possible, Unlikely), "whyVpn", vec![], vec![]),
+        fix("official_api", when(overloaded && c.busy + c.expert_busy >= 5, Possible, Unlikely), "whyOfficialApi", vec![], vec![Action::OpenUrl { url: "https://platform.deepseek.com/".into() }]),
+    ];
+    let off_peak = match evidence.history.and_then(History::quiet_hours) {
+        Some(hours) => fix("off_peak", when(overloaded, Possible, Unlikely), "whyOffPeakHistory", vec![hour_ranges(&hours)], vec![]),
+        None => {
+            let (from, to) = ARTICLE_OFF_PEAK_UTC;
+            fix("off_peak_claim", Unlikely, "whyOffPeakClaim", vec![format!("{from:02}:00–{to:02}:00 UTC")], vec![])
+        }
+    };
+    fixes.push(off_peak);
+    // Stable: equal likelihoods keep the article's order.
+    fixes.sort_by(|a, b| b.likelihood.cmp(&a.likelihood));
+    fixes
+}
+
+/// `[1, 2, 3, 7]` → "01:00–04:00, 07:00–08:00".
+pub fn hour_ranges(hours: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &h in hours {
+        match ranges.last_mut() {
+            Some((_, end)) if *end == h => *end = h + 1,
+            _ => ranges.push((h, h + 1)),
+        }
+    }
+    ranges.iter().map(|(a, b)| format!("{a:02}:00–{:02}:00", b % 24)).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Transport;
+
+    fn event(verdict: Verdict) -> VerdictEvent {
+        VerdictEvent { at_ms: 0.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: verdict.label(), verdict }
+    }
+
+    fn position(fixes: &[Finding], id: &str) -> usize {
+        fixes.iter().position(|f| f.id == id).unwrap()
+    }
+
+    #[test]
+    fn expert_busy_ranks_instant_mode_high_and_dns_low() {
+        let recent = vec![event(Verdict::Busy { code: "expert_busy_use_default".into() }); 3];
+        let fixes = rank(&Evidence { recent: &recent, os: "win", ..Evidence::default() });
+        assert_eq!(fixes.len(), 14);
+        assert_eq!(fixes[0].id, "wait_retry");
+        assert_eq!(fixes[1].id, "instant_mode");
+        let dns = &fixes[position(&fixes, "dns_flush")];
+        assert_eq!((dns.likelihood, dns.why.as_str()), (Likelihood::Unlikely, "whyDnsBusy"));
+        assert_eq!(dns.actions, vec![Action::CopyText { text: "ipconfig /flushdns".into() }]);
+        assert!(fixes.iter().any(|f| f.id == "off_peak_claim" && f.args == ["01:00–05:00 UTC"]));
+    }
+
+    #[test]
+    fn a_rewritten_request_points_at_extensions() {
+        let recent = vec![event(Verdict::PowRejected)];
+        let fixes = rank(&Evidence { recent: &recent, os: "mac", conflicts: 1, ..Evidence::default() });
+        assert!(position(&fixes, "extensions") < position(&fixes, "wait_retry"));
+        assert_eq!(fixes[position(&fixes, "hard_refresh")].likelihood, Likelihood::Likely);
+    }
+
+    #[test]
+    fn hour_ranges_read_well() {
+        assert_eq!(hour_ranges(&[1, 2, 3, 7, 23]), "01:00–04:00, 07:00–08:00, 23:00–00:00");
+    }
+}

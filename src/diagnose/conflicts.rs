@@ -1,0 +1,199 @@
+//! Conflicting extensions: a table of known ones (store ids for Chrome and Firefox), heuristics on
+//! what any enabled extension may do to chat.deepseek.com, and what the page hook saw.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Finding, Likelihood};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// Blocks or rewrites requests (ad and tracker blockers).
+    Blocker,
+    /// Blocks scripts (NoScript, uMatrix).
+    ScriptBlocker,
+    /// Another DeepSeek helper hooking the same requests.
+    ChatHelper,
+    /// Routes traffic through a proxy or VPN.
+    Proxy,
+}
+
+pub struct KnownExtension {
+    pub name: &'static str,
+    pub chrome_id: &'static str,
+    pub firefox_id: &'static str,
+    pub kind: ConflictKind,
+}
+
+/// Extension ids as the Chrome Web Store and addons.mozilla.org publish them.
+pub const KNOWN_EXTENSIONS: &[KnownExtension] = &[
+    KnownExtension { name: "uBlock Origin", chrome_id: "cjpalhdlnbpafiamejdnhcphjbkeiagm", firefox_id: "uBlock0@raymondhill.net", kind: ConflictKind::Blocker },
+    KnownExtension { name: "uBlock Origin Lite", chrome_id: "ddkjiahejlhfcafbddmgiahcphecmpfh", firefox_id: "uBOLite@raymondhill.net", kind: ConflictKind::Blocker },
+    KnownExtension { name: "AdBlock", chrome_id: "gighmmpiobklfepjocnamgkkbiglidom", firefox_id: "jid1-NIfFY2CA8fy1tg@jetpack", kind: ConflictKind::Blocker },
+    KnownExtension { name: "Adblock Plus", chrome_id: "cfhdojbkjhnklbpkdaibdccddilifddb", firefox_id: "{d10d0bf8-f5b5-c8b4-a8b2-2b9879e08c5d}", kind: ConflictKind::Blocker },
+    KnownExtension { name: "AdGuard AdBlocker", chrome_id: "bgnkhhnnamicmpeenaelnjfhikgbkllg", firefox_id: "adguardadblocker@adguard.com", kind: ConflictKind::Blocker },
+    KnownExtension { name: "Ghostery", chrome_id: "mlomiejdfkolichcflejclcbmpeaniij", firefox_id: "firefox@ghostery.com", kind: ConflictKind::Blocker },
+    KnownExtension { name: "Privacy Badger", chrome_id: "pkehgijcmpdhfbdbbnkijodmdjhbjlgp", firefox_id: "jid1-MnnxcxisBPnSXQ@jetpack", kind: ConflictKind::Blocker },
+    KnownExtension { name: "NoScript", chrome_id: "doojmbjmlfjjnbmnoijecmcbfeoakpjm", firefox_id: "{73a6fe31-595d-460b-a920-fcc0f8843232}", kind: ConflictKind::ScriptBlocker },
+    KnownExtension { name: "uMatrix", chrome_id: "ogfcmafjalglgifnmanfmnieipoejdcf", firefox_id: "uMatrix@raymondhill.net", kind: ConflictKind::ScriptBlocker },
+    KnownExtension { name: "DuckDuckGo Privacy Essentials", chrome_id: "bkdgflcldnnnapblkhphbgpggdiikppg", firefox_id: "jid1-ZAdIEUB7XOzOJw@jetpack", kind: ConflictKind::Blocker },
+    KnownExtension { name: "Disconnect", chrome_id: "jeoacafpbcihiomhlakheieifhpjdfeo", firefox_id: "2.0@disconnect.me", kind: ConflictKind::Blocker },
+];
+
+/// Markers other DeepSeek helpers leave on the page (`Symbol.for(…)` keys on window or fetch).
+pub const HOOK_MARKERS: &[(&str, &str)] = &[("deepseek-pp.fetch-hook-installed", "DeepSeek++")];
+
+/// Permissions that let an extension change what the chat page sends or receives.
+const REQUEST_CHANGING: &[&str] = &["declarativeNetRequest", "declarativeNetRequestWithHostAccess", "webRequestBlocking"];
+const ALL_SITES: &[&str] = &["<all_urls>", "*://*/*", "https://*/*", "http://*/*"];
+
+/// What `management.getAll()` says of one extension (only the fields the analysis needs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExtensionInfo {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub permissions: Vec<String>,
+    #[serde(rename = "hostPermissions")]
+    pub host_permissions: Vec<String>,
+}
+
+/// What the page hook saw of `fetch` and `XMLHttpRequest` on the chat page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookState {
+    /// Native before Unbusy's hook, and still Unbusy's.
+    Clean,
+    /// Someone else wrapped it before Unbusy did.
+    WrappedBefore,
+    /// Someone replaced Unbusy's wrapper later: Unbusy may not see the page's requests.
+    ReplacedAfter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageHooks {
+    pub fetch: Option<HookState>,
+    pub xhr: Option<HookState>,
+    pub markers: Vec<String>,
+}
+
+fn covers_chat(hosts: &[String]) -> bool {
+    hosts.iter().any(|h| ALL_SITES.contains(&h.as_str()) || h.contains("deepseek.com"))
+}
+
+fn why_key(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::Blocker => "whyBlocker",
+        ConflictKind::ScriptBlocker => "whyScriptBlocker",
+        ConflictKind::ChatHelper => "whyChatHelper",
+        ConflictKind::Proxy => "whyProxy",
+    }
+}
+
+/// Findings on the installed extensions; `self_id` is Unbusy's own id.
+pub fn analyse_extensions(extensions: &[ExtensionInfo], self_id: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for ext in extensions.iter().filter(|e| e.enabled && e.id != self_id && (e.kind.is_empty() || e.kind == "extension")) {
+        let known = KNOWN_EXTENSIONS.iter().find(|k| k.chrome_id == ext.id || k.firefox_id == ext.id);
+        let name_says_helper = ext.name.to_lowercase().contains("deepseek");
+        let (kind, likelihood) = if let Some(k) = known {
+            (k.kind, Likelihood::Likely)
+        } else if name_says_helper {
+            (ConflictKind::ChatHelper, Likelihood::Likely)
+        } else if ext.permissions.iter().any(|p| p == "proxy") {
+            (ConflictKind::Proxy, Likelihood::Possible)
+        } else if ext.permissions.iter().any(|p| REQUEST_CHANGING.contains(&p.as_str())) && covers_chat(&ext.host_permissions) {
+            (ConflictKind::Blocker, Likelihood::Possible)
+        } else if covers_chat(&ext.host_permissions) {
+            // Can run scripts on every site, the chat included: worth a look only if nothing else explains.
+            (ConflictKind::ChatHelper, Likelihood::Unlikely)
+        } else {
+            continue;
+        };
+        findings.push(Finding {
+            id: format!("extension:{}", ext.id),
+            likelihood,
+            title: "findingExtension".into(),
+            args: vec![known.map_or(ext.name.clone(), |k| k.name.to_string())],
+            why: why_key(kind).into(),
+            actions: vec![Action::OpenExtension { id: ext.id.clone() }],
+        });
+    }
+    findings.sort_by(|a, b| b.likelihood.cmp(&a.likelihood).then(a.args.cmp(&b.args)));
+    findings
+}
+
+/// Findings from the page itself, which need no permission.
+pub fn analyse_page_hooks(hooks: &PageHooks) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let states = [("fetch", hooks.fetch), ("XMLHttpRequest", hooks.xhr)];
+    for (api, state) in states {
+        let (title, why, likelihood) = match state {
+            Some(HookState::ReplacedAfter) => ("findingHookReplaced", "whyHookReplaced", Likelihood::Likely),
+            Some(HookState::WrappedBefore) => ("findingHookWrapped", "whyHookWrapped", Likelihood::Possible),
+            _ => continue,
+        };
+        findings.push(Finding { id: format!("page-hook:{api}"), likelihood, title: title.into(), args: vec![api.into()], why: why.into(), actions: vec![Action::CheckExtensions] });
+    }
+    for marker in &hooks.markers {
+        let name = HOOK_MARKERS.iter().find(|(m, _)| m == marker).map_or(marker.as_str(), |(_, n)| n);
+        findings.push(Finding {
+            id: format!("marker:{marker}"),
+            likelihood: Likelihood::Likely,
+            title: "findingExtension".into(),
+            args: vec![name.to_string()],
+            why: "whyChatHelper".into(),
+            actions: vec![Action::CheckExtensions],
+        });
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(id: &str, name: &str, permissions: &[&str], hosts: &[&str]) -> ExtensionInfo {
+        ExtensionInfo {
+            id: id.into(),
+            name: name.into(),
+            enabled: true,
+            kind: "extension".into(),
+            permissions: permissions.iter().map(|s| s.to_string()).collect(),
+            host_permissions: hosts.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_realistic_extension_list() {
+        let list = vec![
+            ext("self", "Unbusy", &["storage"], &["https://chat.deepseek.com/*"]),
+            ext("cjpalhdlnbpafiamejdnhcphjbkeiagm", "uBlock Origin", &["dns", "webRequest"], &["<all_urls>"]),
+            ext("abcdefghijklmnopabcdefghijklmnop", "Password manager", &["storage"], &["<all_urls>"]),
+            ext("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "Free VPN", &["proxy"], &[]),
+            ext("cccccccccccccccccccccccccccccccc", "DeepSeek Exporter", &["storage"], &["https://chat.deepseek.com/*"]),
+            ext("dddddddddddddddddddddddddddddddd", "Dark mode", &["storage"], &["https://github.com/*"]),
+            ExtensionInfo { enabled: false, ..ext("uBlock0@raymondhill.net", "uBlock Origin", &[], &[]) },
+        ];
+        let findings = analyse_extensions(&list, "self");
+        let names: Vec<(&str, Likelihood)> = findings.iter().map(|f| (f.args[0].as_str(), f.likelihood)).collect();
+        assert_eq!(
+            names,
+            [("DeepSeek Exporter", Likelihood::Likely), ("uBlock Origin", Likelihood::Likely), ("Free VPN", Likelihood::Possible), ("Password manager", Likelihood::Unlikely)]
+        );
+        assert_eq!(findings[1].why, "whyBlocker");
+    }
+
+    #[test]
+    fn page_hooks_say_when_unbusy_may_be_blind() {
+        let hooks = PageHooks { fetch: Some(HookState::ReplacedAfter), xhr: Some(HookState::Clean), markers: vec!["deepseek-pp.fetch-hook-installed".into()] };
+        let findings = analyse_page_hooks(&hooks);
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[0].title, "findingHookReplaced");
+        assert_eq!(findings[1].args, ["DeepSeek++"]);
+    }
+}
