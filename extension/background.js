@@ -7,6 +7,7 @@ const CHAT_PAGES = "https://chat.deepseek.com/*";
 const RECENT_EVENTS_KEY = "recentEvents";
 const RECENT_EVENTS_LIMIT = 50;
 const STATE_KEY = "hubState";
+const HISTORY_KEY = "busyHistory";
 const SETTINGS_KEY = "settings";
 const BACKSTOP_ALARM = "retry-backstop";
 const BADGES = { waiting: ["…", "#b45309"], recovered: ["✓", "#047857"], problem: ["!", "#b91c1c"] };
@@ -14,8 +15,8 @@ const BADGES = { waiting: ["…", "#b45309"], recovered: ["✓", "#047857"], pro
 // Listeners are registered synchronously below; the core is awaited inside them. Its state lives
 // in session storage, so a stopped and restarted background picks up where it was.
 const core = init({ module_or_path: api.runtime.getURL("core/unbusy_bg.wasm") })
-  .then(() => Promise.all([api.storage.session.get(STATE_KEY), api.storage.sync.get(SETTINGS_KEY)]))
-  .then(([session, sync]) => new Core(session[STATE_KEY], sync[SETTINGS_KEY]));
+  .then(() => Promise.all([api.storage.session.get(STATE_KEY), api.storage.sync.get(SETTINGS_KEY), api.storage.local.get(HISTORY_KEY)]))
+  .then(([session, sync, local]) => new Core(session[STATE_KEY], sync[SETTINGS_KEY], local[HISTORY_KEY]));
 
 // Storage writes, one after another.
 let writing = Promise.resolve();
@@ -53,6 +54,7 @@ async function announceRecovery(c, recovered) {
 async function applyOutcome(c, outcome, tabId) {
   if (outcome.record) await record(outcome.record);
   if (outcome.persist) write(() => api.storage.session.set({ [STATE_KEY]: c.state() }));
+  if (outcome.history_changed) write(() => api.storage.local.set({ [HISTORY_KEY]: c.history() }));
   if (outcome.alarm_at_ms) api.alarms.create(BACKSTOP_ALARM, { when: outcome.alarm_at_ms });
   if (outcome.recovered) announceRecovery(c, outcome.recovered);
   const reply = outcome.reply;
@@ -72,7 +74,7 @@ api.runtime.onMessage.addListener((message, sender, sendResponse) => {
       sendResponse(reply);
       return;
     }
-    const from = { tab_id: sender.tab.id, frame_id: sender.frameId || 0, incognito: Boolean(sender.tab.incognito), now_ms: Date.now() };
+    const from = { tab_id: sender.tab.id, frame_id: sender.frameId || 0, incognito: Boolean(sender.tab.incognito), now_ms: Date.now(), local_hour: new Date().getHours() };
     const outcome = c.handle(message, from);
     await applyOutcome(c, outcome, sender.tab.id);
     sendResponse(outcome.reply);
@@ -104,7 +106,7 @@ api.tabs.onRemoved.addListener((tabId) => {
 // inject them (the hook hands over to the new relay, the old relay stands down).
 // Firefox injects manifest content scripts into open tabs itself.
 api.runtime.onInstalled.addListener(async () => {
-  if (typeof globalThis.browser !== "undefined") return;
+  if (api.runtime.getURL("").startsWith("moz-extension:")) return;
   const tabs = await api.tabs.query({ url: CHAT_PAGES });
   for (const tab of tabs) {
     const target = { tabId: tab.id, allFrames: false };

@@ -118,6 +118,32 @@
     }
   }
 
+  // ---- other extensions' hooks (for the popup's conflict check) ----
+  // Must match HOOK_MARKERS in src/diagnose/conflicts.rs.
+  const MARKERS = ["deepseek-pp.fetch-hook-installed"];
+  const isNative = (fn) => {
+    try { return typeof fn === "function" && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(fn)); } catch { return false; }
+  };
+  const fetchAtStart = isNative(window.fetch) ? "clean" : "wrapped_before";
+  const xhrAtStart = window.XMLHttpRequest && isNative(XMLHttpRequest.prototype.send) && isNative(XMLHttpRequest.prototype.open) ? "clean" : "wrapped_before";
+  let ourFetch = null;
+  let ourOpen = null;
+  let ourSend = null;
+  function reportPageHooks() {
+    try {
+      const proto = window.XMLHttpRequest && XMLHttpRequest.prototype;
+      const markers = MARKERS.filter((m) => { const key = Symbol.for(m); return key in window || (typeof window.fetch === "function" && key in window.fetch); });
+      post({
+        type: "cs_page_hooks",
+        fetch: ourFetch && window.fetch !== ourFetch ? "replaced_after" : fetchAtStart,
+        xhr: proto && ourSend && (proto.send !== ourSend || proto.open !== ourOpen) ? "replaced_after" : xhrAtStart,
+        markers,
+      });
+    } catch { /* nothing to report */ }
+  }
+  // Other extensions' scripts run at document_start or soon after the page loads.
+  window.addEventListener("load", () => setTimeout(reportPageHooks, 1500), { once: true });
+
   const nativeFetch = window.fetch;
   if (typeof nativeFetch === "function") {
     const fetch = function fetch(input, init) {
@@ -130,6 +156,7 @@
     };
     Object.defineProperty(fetch, MARK, { value: true });
     window.fetch = fetch;
+    ourFetch = fetch;
   }
 
   // ---- XMLHttpRequest ----
@@ -197,5 +224,7 @@
     };
     Object.defineProperty(XHR.open, MARK, { value: true });
     Object.defineProperty(XHR.send, MARK, { value: true });
+    ourOpen = XHR.open;
+    ourSend = XHR.send;
   }
 })();

@@ -72,6 +72,11 @@
       case "cs_json_response":
         if (!JSON_ROUTES.includes(msg.route) || !TRANSPORTS.includes(msg.transport) || !isInt(msg.status, 0, 999) || !headersOk(msg.headers) || !envelopeOk(msg.envelope)) return null;
         return { type: msg.type, route: msg.route, transport: msg.transport, status: msg.status, headers: msg.headers, envelope: msg.envelope };
+      case "cs_page_hooks": {
+        const states = ["clean", "wrapped_before", "replaced_after"];
+        if (!states.includes(msg.fetch) || !states.includes(msg.xhr) || !Array.isArray(msg.markers) || msg.markers.length > 8 || !msg.markers.every(isShortText)) return null;
+        return { type: msg.type, fetch: msg.fetch, xhr: msg.xhr, markers: [...msg.markers] };
+      }
       default:
         return null;
     }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::diagnose::history::History;
 use crate::hub::{Hub, HubState};
 use crate::protocol::{CsMessage, Sender, UiMessage};
 use crate::settings::Settings;
@@ -26,10 +27,11 @@ pub struct Core {
 impl Core {
     /// `state` and `settings` as stored (anything unreadable starts fresh / with defaults).
     #[wasm_bindgen(constructor)]
-    pub fn new(state: JsValue, settings: JsValue) -> Core {
+    pub fn new(state: JsValue, settings: JsValue, history: JsValue) -> Core {
         let state = serde_wasm_bindgen::from_value::<HubState>(state).ok();
         let settings = Settings::from_stored(serde_wasm_bindgen::from_value::<Settings>(settings).ok());
-        Core { hub: Hub::new(state, settings) }
+        let history = serde_wasm_bindgen::from_value::<History>(history).ok();
+        Core { hub: Hub::new(state, settings, history) }
     }
 
     /// Handles one relay message. Returns `{reply, record, persist, recovered, alarm_at_ms}`;
@@ -45,6 +47,7 @@ impl Core {
         set(&result, "persist", &outcome.persist.into());
         set(&result, "recovered", &to_js(&outcome.recovered));
         set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
+        set(&result, "history_changed", &outcome.history_changed.into());
         result.into()
     }
 
@@ -59,6 +62,10 @@ impl Core {
 
     pub fn state(&self) -> JsValue {
         to_js(self.hub.state())
+    }
+
+    pub fn history(&self) -> JsValue {
+        to_js(self.hub.history())
     }
 
     pub fn settings(&self) -> JsValue {

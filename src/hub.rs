@@ -5,6 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, BudgetConfig, Grant};
+use crate::diagnose::conflicts::PageHooks;
+use crate::diagnose::history::History;
+use crate::diagnose::view::{self, HubFacts, RetryStatus};
 use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, Sender, UiMessage, VerdictEvent};
 use crate::retry::{Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
@@ -44,11 +47,19 @@ pub struct HubState {
     pub tabs: Vec<TabRetry>,
     pub rate_limit_strikes: u32,
     pub missing_control: u32,
+    #[serde(default)]
+    pub page_hooks: Vec<TabHooks>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabHooks {
+    pub tab_id: i32,
+    pub hooks: PageHooks,
 }
 
 impl Default for HubState {
     fn default() -> Self {
-        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0 }
+        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new() }
     }
 }
 
@@ -68,21 +79,25 @@ pub struct Outcome {
     pub recovered: Option<Recovered>,
     /// Wake the background at this time (backstop for the page's countdown).
     pub alarm_at_ms: Option<f64>,
+    /// The busy-by-hour history changed (persist it in local storage).
+    pub history_changed: bool,
 }
 
 pub struct Hub {
     watcher: Watcher,
     state: HubState,
+    history: History,
     settings: Settings,
     policy: Policy,
     budget_config: BudgetConfig,
 }
 
 impl Hub {
-    pub fn new(state: Option<HubState>, settings: Settings) -> Hub {
+    pub fn new(state: Option<HubState>, settings: Settings, history: Option<History>) -> Hub {
         Hub {
             watcher: Watcher::new(),
             state: state.unwrap_or_default(),
+            history: history.filter(|h| h.hours.len() == 24).unwrap_or_default(),
             policy: Policy::with_settings(&settings),
             settings,
             budget_config: BudgetConfig::default(),
@@ -91,6 +106,10 @@ impl Hub {
 
     pub fn state(&self) -> &HubState {
         &self.state
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     pub fn settings(&self) -> &Settings {
@@ -125,12 +144,25 @@ impl Hub {
                     Err(problems) => BgUiMessage::BgSettings { settings: self.settings.clone(), problems, saved: false },
                 }
             }
+            UiMessage::UiDiagnose { input } => {
+                let retries = self.state.tabs.iter().filter_map(|t| t.pending.as_ref().map(|p| RetryStatus { tab_id: t.tab_id, attempt: p.attempt, due_ms: p.due_ms })).collect();
+                let facts = HubFacts {
+                    retries,
+                    page_hooks: self.state.page_hooks.iter().map(|t| &t.hooks).collect(),
+                    history: &self.history,
+                    missing_control: self.state.missing_control,
+                    dropped_messages: self.watcher.dropped_messages,
+                };
+                let (view, first_seen) = view::build(&input, &facts);
+                BgUiMessage::BgDiagnosis { view, first_seen }
+            }
         }
     }
 
     pub fn forget_tab(&mut self, tab_id: i32) {
         self.watcher.forget_tab(tab_id);
         self.state.tabs.retain(|t| t.tab_id != tab_id);
+        self.state.page_hooks.retain(|t| t.tab_id != tab_id);
     }
 
     fn tab(&mut self, tab_id: i32) -> &mut TabRetry {
@@ -159,6 +191,12 @@ impl Hub {
                 if reason == CancelReason::NoControl {
                     self.state.missing_control += 1;
                 }
+                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+            }
+            CsMessage::CsPageHooks { fetch, xhr, markers } => {
+                let hooks = PageHooks { fetch: Some(fetch), xhr: Some(xhr), markers: markers.into_iter().take(8).map(|m| m.chars().take(80).collect()).collect() };
+                self.state.page_hooks.retain(|t| t.tab_id != sender.tab_id);
+                self.state.page_hooks.push(TabHooks { tab_id: sender.tab_id, hooks });
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
             message => {
@@ -199,6 +237,10 @@ impl Hub {
         let Some(BgMessage::BgVerdict { verdict, stream, route, label, .. }) = outcome.reply.clone() else { return outcome };
         // Only generation streams drive retries; a JSON route's verdict is explained, never retried.
         let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { self.policy.decide(&verdict, FailureContext::default(), random) };
+        if stream.is_some() && !sender.incognito {
+            self.history.note(&verdict, sender.local_hour);
+            outcome.history_changed = true;
+        }
         outcome.reply = Some(BgMessage::BgVerdict {
             stream,
             route,
@@ -309,7 +351,7 @@ mod tests {
     use crate::protocol::{EndKind, SelectedHeaders, Transport};
 
     fn at(tab_id: i32, now_ms: f64) -> Sender {
-        Sender { tab_id, frame_id: 0, incognito: false, now_ms }
+        Sender { tab_id, frame_id: 0, incognito: false, now_ms, local_hour: 12 }
     }
 
     fn stream(hub: &mut Hub, tab: i32, id: u32, route: &str, body: &str, now: f64) -> Outcome {
@@ -332,11 +374,11 @@ mod tests {
 
     #[test]
     fn busy_then_retry_then_recovered() {
-        let mut hub = Hub::new(None, Settings::default());
+        let mut hub = Hub::new(None, Settings::default(), None);
         let busy = stream(&mut hub, 1, 1, "/api/v0/chat/completion", BUSY, 1_000.0);
         // The verdict came with the bytes; the end adds nothing.
         assert_eq!(busy.reply, Some(BgMessage::BgAck));
-        let mut hub = Hub::new(None, Settings::default());
+        let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 1_000.0), 0.5);
         let verdict = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 1_000.0), 0.5);
@@ -354,7 +396,7 @@ mod tests {
 
     #[test]
     fn rate_limit_holds_every_tab_and_state_survives_a_restart() {
-        let mut hub = Hub::new(None, Settings::default());
+        let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers: headers.clone() }, at(1, 0.0), 0.0);
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: RATE.into() }, at(1, 0.0), 0.0);
@@ -362,14 +404,14 @@ mod tests {
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(2, 1_000.0), 0.0);
         // The background is stopped and started again from its persisted state.
         let saved = serde_json::to_string(hub.state()).unwrap();
-        let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default());
+        let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default(), None);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(2, 10_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 50_000 }));
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1 }));
     }
 
     #[test]
     fn auto_retry_off_and_non_retryable_never_schedule() {
-        let mut hub = Hub::new(None, Settings { auto_retry: false, ..Settings::default() });
+        let mut hub = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 0.0), 0.0);
         let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
@@ -379,7 +421,7 @@ mod tests {
 
     #[test]
     fn settings_are_validated_before_they_apply() {
-        let mut hub = Hub::new(None, Settings::default());
+        let mut hub = Hub::new(None, Settings::default(), None);
         let bad = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 60}) });
         assert!(matches!(bad, BgUiMessage::BgSettings { saved: false, ref problems, .. } if problems[0].field == "max_attempts"));
         let junk = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": "lots"}) });
@@ -392,7 +434,7 @@ mod tests {
 
     #[test]
     fn the_user_sending_a_message_ends_the_countdown() {
-        let mut hub = Hub::new(None, Settings::default());
+        let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 0.0), 0.0);
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);

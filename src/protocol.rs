@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnose::conflicts::HookState;
+use crate::diagnose::cookies::FirstSeen;
+use crate::diagnose::view::{DiagnoseInput, PopupView};
 use crate::retry::Decision;
 use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
@@ -87,6 +90,8 @@ pub enum CsMessage {
     CsRetryFired,
     /// The countdown was abandoned.
     CsRetryCancel { reason: CancelReason },
+    /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).
+    CsPageHooks { fetch: HookState, xhr: HookState, markers: Vec<String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +114,8 @@ pub enum UiMessage {
     UiGetSettings,
     /// Validated by the core; saved only if every value is acceptable.
     UiSaveSettings { settings: serde_json::Value },
+    /// Everything the popup shows, from what it gathered.
+    UiDiagnose { input: DiagnoseInput },
 }
 
 /// The background's answer to the extension's pages.
@@ -116,6 +123,7 @@ pub enum UiMessage {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BgUiMessage {
     BgSettings { settings: Settings, problems: Vec<Problem>, saved: bool },
+    BgDiagnosis { view: PopupView, first_seen: FirstSeen },
 }
 
 /// What the background learns of the sender from the browser, never from the message.
@@ -128,6 +136,9 @@ pub struct Sender {
     pub incognito: bool,
     /// Milliseconds since the epoch.
     pub now_ms: f64,
+    /// The user's local hour (0–23), for the busy-by-hour history.
+    #[serde(default)]
+    pub local_hour: u8,
 }
 
 /// The background's answer to the relay.

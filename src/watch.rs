@@ -99,7 +99,7 @@ impl Watcher {
                 Outcome { reply: Some(BgMessage::BgAck), record: None }
             }
             // Retry messages belong to the hub.
-            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } => self.reject(),
+            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } => self.reject(),
         }
     }
 
@@ -173,7 +173,7 @@ mod tests {
     use super::*;
 
     fn sender() -> Sender {
-        Sender { tab_id: 3, frame_id: 0, incognito: false, now_ms: 1.0 }
+        Sender { tab_id: 3, frame_id: 0, incognito: false, now_ms: 1.0, local_hour: 0 }
     }
 
     fn open(stream: u32) -> CsMessage {

@@ -97,7 +97,7 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
         fix("extensions", when(client_side, Likely, Possible), "whyExtensions", vec![], vec![Action::CheckExtensions]),
         fix("private_window", when(client_side, Possible, Unlikely), "whyPrivateWindow", vec![], vec![]),
         fix("status_page", match evidence.status_incident { Some(true) => Likely, Some(false) => Unlikely, None => when(overloaded || c.maintenance > 0, Possible, Unlikely) }, "whyStatusPage", vec![], vec![Action::CheckStatus]),
-        fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![Action::CheckConnection]),
+        fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![]),
         fix("dns_flush", Unlikely, if overloaded { "whyDnsBusy" } else { "whyDns" }, vec![], vec![Action::CopyText { text: dns_flush_command(evidence.os).into() }]),
         fix("vpn", when(c.challenge > 0 || c.rate_limited > 2, Possible, Unlikely), "whyVpn", vec![], vec![]),
         fix("official_api", when(overloaded && c.busy + c.expert_busy >= 5, Possible, Unlikely), "whyOfficialApi", vec![], vec![Action::OpenUrl { url: "https://platform.deepseek.com/".into() }]),

@@ -5,6 +5,7 @@ pub mod advice;
 pub mod conflicts;
 pub mod cookies;
 pub mod history;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,5 @@ pub enum Action {
     CopyText { text: String },
     /// Ask for the optional host permission and fetch the public status page once.
     CheckStatus,
-    CheckConnection,
     OpenUrl { url: String },
 }

@@ -50,14 +50,14 @@ const CHROMIUM_ARGS = [
 // Real Chromium with dist/chrome loaded; the real hostname is mapped to the simulator.
 // `attachWorker: false` keeps puppeteer away from the service worker: attached, a restarted worker
 // would wait for the debugger and never run (needed when a test stops the worker).
-export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true, attachWorker = true } = {}) {
+export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true, attachWorker = true, alsoLoad = [] } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), "unbusy-chromium-"));
   const browser = await puppeteer.launch({
     executablePath: "/usr/bin/chromium",
     headless,
     pipe: true,
     userDataDir: profile,
-    enableExtensions: extension ? [DIST.chrome] : false,
+    enableExtensions: extension ? [DIST.chrome, ...alsoLoad] : false,
     args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1:${sim.port}`, `--lang=${lang}`],
     env: { ...process.env, LANGUAGE: lang.replace("-", "_") },
     ...(attachWorker ? {} : { targetFilter: (target) => target.type() !== "service_worker" }),
@@ -65,6 +65,7 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
   let worker = null;
   if (extension && attachWorker) {
     const target = await browser.waitForTarget((t) => t.type() === "service_worker" && t.url().endsWith("/background.js"), { timeout: 15000 });
+    // Fixture extensions have no worker; Unbusy's is the one named background.js.
     worker = await target.worker();
   }
   return {

@@ -1,0 +1,206 @@
+//! The popup's whole content, computed here; the popup only renders it.
+
+use serde::{Deserialize, Serialize};
+
+use super::advice::{self, Evidence};
+use super::conflicts::{self, ExtensionInfo, PageHooks};
+use super::cookies::{self, CookieInfo, FirstSeen};
+use super::history::{History, HourCount};
+use super::{Finding, Likelihood};
+use crate::protocol::VerdictEvent;
+use crate::retry::Decision;
+use crate::verdict::Verdict;
+
+/// What the popup gathered (each part only if its permission is granted).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiagnoseInput {
+    pub extensions: Option<Vec<ExtensionInfo>>,
+    pub cookies: Option<Vec<CookieInfo>>,
+    pub first_seen: FirstSeen,
+    pub recent: Vec<VerdictEvent>,
+    pub os: String,
+    pub now_ms: f64,
+    pub self_id: String,
+    pub version: String,
+    pub status_incident: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Good,
+    Waiting,
+    Warning,
+    Problem,
+    Idle,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Glance {
+    pub tone: Tone,
+    pub sentence: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryStatus {
+    pub tab_id: i32,
+    pub attempt: u32,
+    pub due_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PopupView {
+    pub glance: Glance,
+    pub recent: Vec<VerdictEvent>,
+    pub retries: Vec<RetryStatus>,
+    pub findings: Vec<Finding>,
+    pub fixes: Vec<Finding>,
+    pub chart: Vec<HourCount>,
+    pub extensions_checked: bool,
+    pub cookies_checked: bool,
+    /// A redacted, plain-text report the user may copy and send themselves.
+    pub report: String,
+}
+
+/// Recent events this old or older no longer colour the glance.
+const FRESH_MS: f64 = 10.0 * 60.0 * 1000.0;
+const RECENT_SHOWN: usize = 8;
+
+pub struct HubFacts<'a> {
+    pub retries: Vec<RetryStatus>,
+    pub page_hooks: Vec<&'a PageHooks>,
+    pub history: &'a History,
+    pub missing_control: u32,
+    pub dropped_messages: u32,
+}
+
+pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) {
+    let mut findings = Vec::new();
+    for hooks in &facts.page_hooks {
+        for f in conflicts::analyse_page_hooks(hooks) {
+            if !findings.iter().any(|g: &Finding| g.id == f.id) {
+                findings.push(f);
+            }
+        }
+    }
+    if let Some(extensions) = &input.extensions {
+        findings.extend(conflicts::analyse_extensions(extensions, &input.self_id));
+    }
+    let conflicts = findings.iter().filter(|f| f.likelihood >= Likelihood::Possible).count();
+    let (first_seen, cookie_findings) = match &input.cookies {
+        Some(jar) => {
+            let report = cookies::analyse(jar, &input.first_seen, input.now_ms);
+            (report.first_seen, report.findings)
+        }
+        None => (input.first_seen.clone(), Vec::new()),
+    };
+    let cookie_problems = cookie_findings.iter().filter(|f| f.likelihood >= Likelihood::Possible).count();
+    findings.extend(cookie_findings);
+    let unknown = input.recent.iter().filter(|e| e.verdict == Verdict::Unknown).count();
+    if facts.missing_control > 0 || unknown >= 3 {
+        findings.insert(0, Finding {
+            id: "self-check".into(),
+            likelihood: Likelihood::Likely,
+            title: "findingOutOfDate".into(),
+            args: vec![],
+            why: if facts.missing_control > 0 { "whyNoControl".into() } else { "whyUnknownFrames".into() },
+            actions: vec![],
+        });
+    }
+    let fixes = advice::rank(&Evidence {
+        recent: &input.recent,
+        conflicts,
+        cookie_problems,
+        history: Some(facts.history),
+        os: &input.os,
+        status_incident: input.status_incident,
+    });
+    let glance = glance(input, facts, &findings);
+    let report = report(input, facts, &findings, &fixes);
+    let view = PopupView {
+        glance,
+        recent: input.recent.iter().take(RECENT_SHOWN).cloned().collect(),
+        retries: facts.retries.clone(),
+        findings,
+        fixes,
+        chart: facts.history.hours.clone(),
+        extensions_checked: input.extensions.is_some(),
+        cookies_checked: input.cookies.is_some(),
+        report,
+    };
+    (view, first_seen)
+}
+
+fn glance(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding]) -> Glance {
+    let sentence = |tone, key: &str, args: Vec<String>| Glance { tone, sentence: key.into(), args };
+    if let Some(retry) = facts.retries.first() {
+        return sentence(Tone::Waiting, "glanceRetrying", vec![retry.attempt.to_string()]);
+    }
+    let latest = input.recent.first().filter(|e| input.now_ms - e.at_ms < FRESH_MS);
+    match latest.map(|e| &e.verdict) {
+        Some(Verdict::Ok) | None => {}
+        Some(verdict) => {
+            let retryable = matches!(crate::retry::Policy::default().decide(verdict, Default::default(), 0.5), Decision::Retry { .. } | Decision::AwaitResume { .. });
+            let tone = if retryable { Tone::Warning } else { Tone::Problem };
+            return sentence(tone, "glanceLast", vec![verdict.label()]);
+        }
+    }
+    if findings.iter().any(|f| f.likelihood == Likelihood::Likely) {
+        return sentence(Tone::Warning, "glanceFindings", vec![]);
+    }
+    if latest.is_some() {
+        sentence(Tone::Good, "glanceOk", vec![])
+    } else {
+        sentence(Tone::Idle, "glanceIdle", vec![])
+    }
+}
+
+fn report(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding], fixes: &[Finding]) -> String {
+    let counts = advice::count(&input.recent);
+    let mut lines = vec![
+        format!("Unbusy {} diagnostic report (no conversation content, no cookie values)", input.version),
+        format!("platform: {}", input.os),
+        format!("recent verdicts: {}", serde_json::to_string(&counts).unwrap_or_default()),
+        format!("last verdicts: {}", input.recent.iter().take(RECENT_SHOWN).map(|e| format!("{} {}", e.route.rsplit('/').next().unwrap_or(""), e.label)).collect::<Vec<_>>().join(", ")),
+        format!("retries pending: {}", facts.retries.len()),
+        format!("retry control not found: {} time(s)", facts.missing_control),
+        format!("malformed page messages dropped: {}", facts.dropped_messages),
+        format!("extensions checked: {}, cookies checked: {}", input.extensions.is_some(), input.cookies.is_some()),
+    ];
+    lines.extend(findings.iter().map(|f| format!("finding: {} ({:?})", f.id.split(':').next().unwrap_or(""), f.likelihood)));
+    lines.extend(fixes.iter().take(5).map(|f| format!("top fix: {} ({:?})", f.id, f.likelihood)));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Transport;
+
+    #[test]
+    fn a_busy_afternoon_with_a_blocker_and_a_fat_cookie() {
+        let now = 1_800_000_000_000.0;
+        let busy = Verdict::Busy { code: "server_busy".into() };
+        let input = DiagnoseInput {
+            extensions: Some(vec![ExtensionInfo { id: "cjpalhdlnbpafiamejdnhcphjbkeiagm".into(), name: "uBlock Origin".into(), enabled: true, ..Default::default() }]),
+            cookies: Some(vec![CookieInfo { name: "secret_session".into(), domain: ".deepseek.com".into(), path: "/".into(), size: 4000, expires_ms: None }]),
+            recent: vec![VerdictEvent { at_ms: now - 1000.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: busy.label(), verdict: busy }],
+            os: "linux".into(),
+            now_ms: now,
+            version: "0.1.0".into(),
+            ..Default::default()
+        };
+        let history = History::default();
+        let facts = HubFacts { retries: vec![], page_hooks: vec![], history: &history, missing_control: 0, dropped_messages: 0 };
+        let (view, first_seen) = build(&input, &facts);
+        assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "glanceLast".into(), args: vec!["busy:server_busy".into()] });
+        assert_eq!(view.findings[0].args, ["uBlock Origin"]);
+        assert!(view.findings.iter().any(|f| f.id.starts_with("cookie-oversize")));
+        assert_eq!(first_seen.len(), 1);
+        assert!(view.report.contains("busy"));
+        assert!(!view.report.contains("secret_session"), "the report names no cookie");
+        assert_eq!(view.chart.len(), 24);
+    }
+}

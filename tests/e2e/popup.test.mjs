@@ -1,0 +1,151 @@
+// The popup and options pages, in Chromium (Firefox keeps extension pages away from automation,
+// see platform-notes): conflicts found from the page, planted cookies flagged and cleared (and
+// nothing on another site), screenshots in both themes and both languages, axe-core.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { answerSettled, launchChromium, newRun, openChat, ROOT, sendMessage, startSim } from "./harness.mjs";
+
+const FIXTURE = path.join(ROOT, "tests/e2e/fixtures/other-helper");
+const SHOTS = path.join(ROOT, "out/screenshots");
+const AXE = readFileSync(path.join(ROOT, "tests/e2e/node_modules/axe-core/axe.min.js"), "utf8");
+mkdirSync(SHOTS, { recursive: true });
+
+async function openPopup(session, { dark = false } = {}) {
+  const page = await session.browser.newPage();
+  await page.setViewport({ width: 440, height: 900 });
+  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: dark ? "dark" : "light" }]);
+  await page.goto(`chrome-extension://${session.extensionId}/popup.html`, { waitUntil: "load" });
+  await page.waitForFunction(() => document.getElementById("fixes").children.length > 0, { timeout: 10000 });
+  return page;
+}
+
+const findingIds = (page) => page.$$eval("#findings li", (items) => items.map((li) => li.dataset.id));
+
+async function axe(page) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations.map((v) => `${v.id}: ${v.nodes.length}`));
+  return result;
+}
+
+describe("popup in Chromium", () => {
+  let sim;
+  let session;
+  before(async () => {
+    sim = await startSim();
+    session = await launchChromium(sim, { alsoLoad: [FIXTURE] });
+  });
+  after(async () => {
+    await session?.close();
+    sim?.stop();
+  });
+
+  test("another helper wrapping fetch after Unbusy is named, with a busy verdict and ranked fixes", async () => {
+    const run = newRun("popup");
+    const { page } = await openChat(session, { run, scenario: "gen3_busy_expert,gen3_ok" });
+    await sendMessage(page);
+    await answerSettled(page);
+    await new Promise((r) => setTimeout(r, 2000)); // the hook reports other hooks 1.5 s after load
+    const popup = await openPopup(session);
+    const ids = await findingIds(popup);
+    assert.ok(ids.includes("page-hook:fetch"), `findings: ${ids}`);
+    assert.ok(ids.includes("marker:deepseek-pp.fetch-hook-installed"), `findings: ${ids}`);
+    const text = await popup.$eval("#findings", (el) => el.textContent);
+    assert.match(text, /DeepSeek\+\+ may interfere/);
+    const fixes = await popup.$$eval("#fixes li", (items) => items.map((li) => li.dataset.id));
+    assert.equal(fixes.length, 14);
+    assert.ok(fixes.indexOf("instant_mode") < fixes.indexOf("dns_flush"), `fixes: ${fixes}`);
+    assert.match(await popup.$eval("#glance-text", (el) => el.textContent), /retrying|busy/i);
+    assert.match(await popup.$eval("#events", (el) => el.textContent), /busy:expert_busy_use_default/);
+    await popup.close();
+    await page.close();
+  });
+
+  test("planted duplicate and oversize cookies are flagged, and the clear button removes them and nothing elsewhere", async () => {
+    const big = "x".repeat(3900);
+    await session.browser.setCookie(
+      { name: "ds_session_id", value: "a", domain: ".deepseek.com", path: "/", secure: true },
+      { name: "ds_session_id", value: "b", domain: "chat.deepseek.com", path: "/", secure: true },
+      { name: "big_one", value: big, domain: "chat.deepseek.com", path: "/", secure: true },
+      { name: "big_two", value: big, domain: ".deepseek.com", path: "/", secure: true },
+      { name: "keep_me", value: "1", domain: "example.org", path: "/", secure: true },
+    );
+    const popup = await openPopup(session);
+    const ids = await findingIds(popup);
+    for (const id of ["cookie-duplicate:ds_session_id", "cookie-oversize:big_one|chat.deepseek.com|/", "cookie-header-size"]) {
+      assert.ok(ids.includes(id), `${id} in ${ids}`);
+    }
+    const clear = await popup.waitForSelector('#findings li[data-id="cookie-header-size"] button[data-action="clear_site_data"]');
+    await clear.click();
+    await popup.waitForSelector("#clear-dialog[open]");
+    assert.match(await popup.$eval("#clear-text", (el) => el.textContent), /all of deepseek\.com.*log in to DeepSeek again/s);
+    await (await popup.$("#clear-confirm")).click();
+    await popup.waitForFunction(() => document.getElementById("notice").textContent.includes("cleared"), { timeout: 10000 });
+    const left = (await session.browser.cookies()).map((c) => `${c.name}@${c.domain}`);
+    assert.ok(!left.some((c) => c.includes("deepseek.com")), `left: ${left}`);
+    assert.ok(left.includes("keep_me@example.org"), `left: ${left}`);
+    await popup.close();
+  });
+
+  test("screenshots in both themes; axe-core finds no violations on popup and options", async () => {
+    for (const dark of [false, true]) {
+      const popup = await openPopup(session, { dark });
+      await popup.screenshot({ path: path.join(SHOTS, `popup-en-${dark ? "dark" : "light"}.png`), fullPage: true });
+      assert.deepEqual(await axe(popup), [], `popup (${dark ? "dark" : "light"})`);
+      await popup.close();
+    }
+    const options = await session.browser.newPage();
+    await options.goto(`chrome-extension://${session.extensionId}/options.html`, { waitUntil: "load" });
+    await options.waitForFunction(() => document.querySelector("input[name=max_attempts]").value !== "");
+    assert.deepEqual(await axe(options), [], "options");
+    await options.close();
+  });
+});
+
+describe("popup in Simplified Chinese (Chromium)", () => {
+  test("screenshots in both themes", async () => {
+    const sim = await startSim();
+    const session = await launchChromium(sim, { lang: "zh-CN" });
+    try {
+      for (const dark of [false, true]) {
+        const popup = await openPopup(session, { dark });
+        const title = await popup.$eval("h2", (el) => el.textContent);
+        assert.match(title, /[\u4e00-\u9fff]/, `Chinese heading, got ${title}`);
+        await popup.screenshot({ path: path.join(SHOTS, `popup-zh_CN-${dark ? "dark" : "light"}.png`), fullPage: true });
+        await popup.close();
+      }
+    } finally {
+      await session.close();
+      sim.stop();
+    }
+  });
+});
+
+describe("options in Chromium", () => {
+  test("bad values are rejected with a message and never saved; good ones apply without reload", async () => {
+    const sim = await startSim();
+    const session = await launchChromium(sim);
+    try {
+      const page = await session.browser.newPage();
+      await page.goto(`chrome-extension://${session.extensionId}/options.html`, { waitUntil: "load" });
+      await page.waitForFunction(() => document.querySelector("input[name=max_attempts]").value === "6");
+      await page.$eval("input[name=max_attempts]", (el) => { el.value = "60"; el.dispatchEvent(new Event("change", { bubbles: true })); });
+      await page.waitForFunction(() => document.getElementById("result").textContent.includes("max_attempts"));
+      assert.equal(await page.$eval("input[name=max_attempts]", (el) => el.value), "6", "the form shows the saved value again");
+      assert.equal((await session.worker.evaluate(() => chrome.storage.sync.get("settings"))).settings, undefined, "nothing saved");
+      await page.click("input[name=auto_retry]");
+      await page.waitForFunction(() => document.getElementById("result").textContent === "Saved.");
+      assert.equal((await session.worker.evaluate(() => chrome.storage.sync.get("settings"))).settings.auto_retry, false);
+      // Applied at once: a busy answer now gets no countdown.
+      const run = newRun("options");
+      const { page: chat } = await openChat(session, { run, scenario: "always_busy" });
+      await sendMessage(chat);
+      await chat.waitForFunction(() => document.getElementById("unbusy-status")?.dataset.state === "stopped", { timeout: 8000 });
+      assert.match(await chat.evaluate(() => document.getElementById("unbusy-status").shadowRoot.textContent), /Automatic retry is off/);
+    } finally {
+      await session.close();
+      sim.stop();
+    }
+  });
+});
