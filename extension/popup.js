@@ -104,13 +104,19 @@ function render(view) {
   }
   $("no-findings").hidden = view.findings.length > 0;
 
+  // Fixes that are unlikely to help stay one click away, still with their "why".
   const fixes = $("fixes");
+  const moreFixes = $("more-fixes");
   fixes.replaceChildren();
-  view.fixes.forEach((f) => card(f, fixes));
+  moreFixes.replaceChildren();
+  view.fixes.forEach((f) => card(f, f.likelihood === "unlikely" ? moreFixes : fixes));
+  $("more-fixes-box").hidden = moreFixes.children.length === 0;
 
   const chart = $("chart");
   chart.replaceChildren();
   const known = view.chart.filter((h) => h.total >= 3).length;
+  $("chart-empty").hidden = known > 0;
+  chart.hidden = known === 0;
   chart.setAttribute("aria-label", known ? view.chart.map((h, hour) => (h.total ? `${hour}:00 ${Math.round((100 * h.busy) / h.total)}%` : "")).filter(Boolean).join(", ") : t("popupChartEmpty"));
   view.chart.forEach((h) => {
     const bar = el("div", "bar");

@@ -57,13 +57,13 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
     headless,
     pipe: true,
     userDataDir: profile,
-    enableExtensions: extension ? [DIST.chrome, ...alsoLoad] : false,
+    enableExtensions: extension === "later" ? true : extension ? [DIST.chrome, ...alsoLoad] : false,
     args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1:${sim.port}`, `--lang=${lang}`],
     env: { ...process.env, LANGUAGE: lang.replace("-", "_") },
     ...(attachWorker ? {} : { targetFilter: (target) => target.type() !== "service_worker" }),
   });
   let worker = null;
-  if (extension && attachWorker) {
+  if (extension && extension !== "later" && attachWorker) {
     const target = await browser.waitForTarget((t) => t.type() === "service_worker" && t.url().endsWith("/background.js"), { timeout: 15000 });
     // Fixture extensions have no worker; Unbusy's is the one named background.js.
     worker = await target.worker();
@@ -79,7 +79,7 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
 }
 
 // Real Firefox ESR with dist/firefox installed; every hostname resolves to loopback.
-export async function launchFirefox(sim) {
+export async function launchFirefox(sim, { extension = true } = {}) {
   const browser = await puppeteer.launch({
     browser: "firefox",
     executablePath: "/usr/bin/firefox-esr",
@@ -87,7 +87,7 @@ export async function launchFirefox(sim) {
     acceptInsecureCerts: true,
     extraPrefsFirefox: { "network.dns.forceResolve": "127.0.0.1" },
   });
-  const addonId = await browser.installExtension(DIST.firefox);
+  const addonId = extension === "later" ? null : await browser.installExtension(DIST.firefox);
   return {
     name: "firefox",
     browser,

@@ -1,0 +1,30 @@
+// Installed while a chat tab is already open: the tab gets Unbusy's scripts without a reload
+// (Chromium: injected by the background on install; Firefox injects manifest scripts itself).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { answerSettled, DIST, launchChromium, launchFirefox, newRun, openChat, sendMessage, startSim, statusVerdict } from "./harness.mjs";
+
+for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], ["Firefox", launchFirefox, DIST.firefox]]) {
+  describe(`install with a chat tab open in ${name}`, () => {
+    test("the open tab is watched without a reload", async () => {
+      const sim = await startSim();
+      const session = await launch(sim, { extension: "later" });
+      try {
+        const run = newRun("install");
+        const { page, errors } = await openChat(session, { run, scenario: "always_busy" });
+        await page.evaluate(() => { window.loadedOnce = true; });
+        await session.browser.installExtension(dist);
+        await new Promise((r) => setTimeout(r, 1500));
+        await sendMessage(page);
+        await answerSettled(page);
+        const status = await statusVerdict(page, "busy:server_busy");
+        assert.equal(status?.verdict, "busy:server_busy");
+        assert.equal(await page.evaluate(() => window.loadedOnce), true, "the page was not reloaded");
+        assert.deepEqual(errors, []);
+      } finally {
+        await session.close();
+        sim.stop();
+      }
+    });
+  });
+}
