@@ -134,7 +134,8 @@ function render(view) {
     time.dateTime = new Date(event.at_ms).toISOString();
     const label = el("span", "label", event.label);
     label.dataset.kind = event.verdict.kind;
-    item.append(time, label, el("span", "route", `${event.route} · ${event.transport}`));
+    const retried = event.after_retries ? ` · ${t("popupAfterRetries", [event.after_retries.attempts, Math.round(event.after_retries.waited_ms / 1000)])}` : "";
+    item.append(time, label, el("span", "route", `${event.route} · ${event.transport}${retried}`));
     events.append(item);
   }
 }

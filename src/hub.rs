@@ -8,7 +8,7 @@ use crate::budget::{Budget, BudgetConfig, Grant};
 use crate::diagnose::conflicts::PageHooks;
 use crate::diagnose::history::History;
 use crate::diagnose::view::{self, HubFacts, RetryStatus};
-use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, Sender, UiMessage, VerdictEvent};
+use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, RetrySummary, Sender, UiMessage, VerdictEvent};
 use crate::retry::{Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
 use crate::verdict::Verdict;
@@ -237,6 +237,9 @@ impl Hub {
         let Some(BgMessage::BgVerdict { verdict, stream, route, label, .. }) = outcome.reply.clone() else { return outcome };
         // Only generation streams drive retries; a JSON route's verdict is explained, never retried.
         let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { self.policy.decide(&verdict, FailureContext::default(), random) };
+        if let (Some(record), Some(recovered)) = (outcome.record.as_mut(), outcome.recovered.as_ref()) {
+            record.after_retries = Some(RetrySummary { attempts: recovered.attempts, waited_ms: recovered.waited_ms });
+        }
         if stream.is_some() && !sender.incognito {
             self.history.note(&verdict, sender.local_hour);
             outcome.history_changed = true;
@@ -391,6 +394,7 @@ mod tests {
         hub.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 6_100.0), 0.5);
         let ok = hub.handle(CsMessage::CsStreamBytes { stream: 2, bytes: OK.into() }, at(1, 6_200.0), 0.5);
         assert_eq!(ok.recovered, Some(Recovered { tab_id: 1, attempts: 1, waited_ms: 5_200.0 }));
+        assert_eq!(ok.record.and_then(|r| r.after_retries), Some(RetrySummary { attempts: 1, waited_ms: 5_200.0 }));
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 7_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
     }
 

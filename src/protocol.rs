@@ -172,6 +172,15 @@ pub struct VerdictEvent {
     pub transport: Transport,
     pub verdict: Verdict,
     pub label: String,
+    /// For an answer that arrived after automatic retries: how many, and the time from the first failure.
+    #[serde(default)]
+    pub after_retries: Option<RetrySummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetrySummary {
+    pub attempts: u32,
+    pub waited_ms: f64,
 }
 
 pub fn is_generation_route(route: &str) -> bool {

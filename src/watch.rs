@@ -132,6 +132,7 @@ fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdi
         transport,
         verdict: verdict.clone(),
         label: label.clone(),
+        after_retries: None,
     });
     Outcome { reply: Some(BgMessage::BgVerdict { stream, route, verdict, label, decision: None, pause_hidden: false }), record }
 }

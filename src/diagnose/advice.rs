@@ -133,7 +133,7 @@ mod tests {
     use crate::protocol::Transport;
 
     fn event(verdict: Verdict) -> VerdictEvent {
-        VerdictEvent { at_ms: 0.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: verdict.label(), verdict }
+        VerdictEvent { at_ms: 0.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: verdict.label(), verdict, after_retries: None }
     }
 
     fn position(fixes: &[Finding], id: &str) -> usize {

@@ -186,7 +186,7 @@ mod tests {
         let input = DiagnoseInput {
             extensions: Some(vec![ExtensionInfo { id: "cjpalhdlnbpafiamejdnhcphjbkeiagm".into(), name: "uBlock Origin".into(), enabled: true, ..Default::default() }]),
             cookies: Some(vec![CookieInfo { name: "secret_session".into(), domain: ".deepseek.com".into(), path: "/".into(), size: 4000, expires_ms: None }]),
-            recent: vec![VerdictEvent { at_ms: now - 1000.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: busy.label(), verdict: busy }],
+            recent: vec![VerdictEvent { at_ms: now - 1000.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: busy.label(), verdict: busy, after_retries: None }],
             os: "linux".into(),
             now_ms: now,
             version: "0.1.0".into(),

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before, describe } from "node:test";
 import puppeteer from "puppeteer-core";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -202,3 +203,21 @@ export async function pressBanner(page, action) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One describe block per browser, each with its own simulator and browser session in `ctx`.
+export function describeInBrowsers(title, body) {
+  for (const [name, launch] of [["Chromium", launchChromium], ["Firefox", launchFirefox]]) {
+    describe(`${title} in ${name}`, () => {
+      const ctx = {};
+      before(async () => {
+        ctx.sim = await startSim();
+        ctx.session = await launch(ctx.sim);
+      });
+      after(async () => {
+        await ctx.session?.close();
+        ctx.sim?.stop();
+      });
+      body(ctx);
+    });
+  }
+}

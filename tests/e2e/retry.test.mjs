@@ -2,109 +2,99 @@
 // simulator's request log, and every bound comes from the policy (src/retry.rs, src/budget.rs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { answerSettled, banner, generations, launchChromium, launchFirefox, newRun, openChat, pressBanner, sendMessage, sleep, startSim, waitForBanner, waitForGenerations } from "./harness.mjs";
+import { answerSettled, banner, describeInBrowsers, generations, launchChromium, launchFirefox, newRun, openChat, pressBanner, sendMessage, sleep, startSim, waitForBanner, waitForGenerations, waitForRecorded } from "./harness.mjs";
 
 // Policy figures (src/retry.rs): busy envelope 5 s, 10 s, 30 s with ±20 % jitter, floor 4 s;
 // rate-limit cool-down 60 s (+0..20 %). Slack covers the page's own round trips after the click.
 const SLACK_MS = 2500;
 const gaps = (list) => list.slice(1).map((e, i) => e.at_ms - list[i].at_ms);
 
-for (const launch of [launchChromium, launchFirefox]) {
-  const name = launch === launchChromium ? "Chromium" : "Firefox";
-  describe(`auto-retry in ${name}`, () => {
-    let sim;
-    let session;
-    before(async () => {
-      sim = await startSim();
-      session = await launch(sim);
-    });
-    after(async () => {
-      await session?.close();
-      sim?.stop();
-    });
+describeInBrowsers("auto-retry", (ctx) => {
 
-    test("busy twice, then the answer arrives with no user action, inside the envelope", async () => {
-      const run = newRun("retry2");
-      const { page, errors } = await openChat(session, { run, scenario: "busy_then_ok" });
-      await sendMessage(page);
-      await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 40000 });
-      const list = await generations(sim, run);
-      assert.deepEqual(list.map((e) => e.path), ["/api/v0/chat/completion", "/api/v0/chat/regenerate", "/api/v0/chat/regenerate"], "exactly one new generation request per retry");
-      const [first, second] = gaps(list);
-      assert.ok(first >= 4000 && first <= 6000 + SLACK_MS, `first gap ${first} ms`);
-      assert.ok(second >= 8000 && second <= 12000 + SLACK_MS, `second gap ${second} ms`);
-      assert.equal((await answerSettled(page)).text, "Hello! How can I help you today?");
-      await sleep(1500);
-      assert.equal((await generations(sim, run)).length, 3, "nothing more after the answer");
-      if (session.worker) {
-        const badge = await session.worker.evaluate(async () => {
-          const [tab] = await chrome.tabs.query({ url: "https://chat.deepseek.com/*", active: true });
-          return chrome.action.getBadgeText({ tabId: tab.id });
-        });
-        assert.equal(badge, "✓");
-      }
-      assert.deepEqual(errors, []);
-      await page.close();
-    });
-
-    for (const [scenario, label] of [["json_auth_expired", "auth_expired"], ["gen3_content_filter", "content_filtered"], ["html_cloudflare", "challenge:cloudflare"]]) {
-      test(`${label}: zero retries and the reason shown`, async () => {
-        const run = newRun(scenario);
-        const { page } = await openChat(session, { run, scenario });
-        await sendMessage(page);
-        const shown = await waitForBanner(page, (b) => b.verdict === label && !b.hidden);
-        assert.equal(shown?.state, "explained", JSON.stringify(shown));
-        assert.ok(shown.text.length > 10, "the reason is written out");
-        await sleep(7000); // longer than the first busy delay could ever be (6 s)
-        assert.equal((await generations(sim, run)).length, 1);
-        await page.close();
+  test("busy twice, then the answer arrives with no user action, inside the envelope", async () => {
+    const run = newRun("retry2");
+    const { page, errors } = await openChat(ctx.session, { run, scenario: "busy_then_ok" });
+    await sendMessage(page);
+    await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 40000 });
+    const list = await generations(ctx.sim, run);
+    assert.deepEqual(list.map((e) => e.path), ["/api/v0/chat/completion", "/api/v0/chat/regenerate", "/api/v0/chat/regenerate"], "exactly one new generation request per retry");
+    const [first, second] = gaps(list);
+    assert.ok(first >= 4000 && first <= 6000 + SLACK_MS, `first gap ${first} ms`);
+    assert.ok(second >= 8000 && second <= 12000 + SLACK_MS, `second gap ${second} ms`);
+    assert.equal((await answerSettled(page)).text, "Hello! How can I help you today?");
+    await sleep(1500);
+    assert.equal((await generations(ctx.sim, run)).length, 3, "nothing more after the answer");
+    if (ctx.session.worker) {
+      const badge = await ctx.session.worker.evaluate(async () => {
+        const [tab] = await chrome.tabs.query({ url: "https://chat.deepseek.com/*", active: true });
+        return chrome.action.getBadgeText({ tabId: tab.id });
       });
+      assert.equal(badge, "✓");
+      const { found } = await waitForRecorded(ctx.session, (e) => e.label === "ok" && e.after_retries);
+      assert.equal(found?.after_retries.attempts, 2, "the popup's event says how many retries");
+      assert.ok(found.after_retries.waited_ms >= 12000, `waited ${found.after_retries.waited_ms} ms`);
     }
-
-    test('"Stop" stops', async () => {
-      const run = newRun("stop");
-      const { page } = await openChat(session, { run, scenario: "always_busy" });
-      await sendMessage(page);
-      await waitForBanner(page, (b) => b.state === "waiting");
-      await pressBanner(page, "stop");
-      assert.equal((await banner(page)).state, "stopped");
-      await sleep(7000);
-      assert.equal((await generations(sim, run)).length, 1);
-      await page.close();
-    });
-
-    test('"Retry now" retries once', async () => {
-      const run = newRun("now");
-      const { page } = await openChat(session, { run, scenario: "always_busy" });
-      await sendMessage(page);
-      const waiting = await waitForBanner(page, (b) => b.state === "waiting");
-      assert.ok(waiting.remainingMs > 2000);
-      const pressed = Date.now();
-      await pressBanner(page, "retry-now");
-      const list = await waitForGenerations(sim, run, 2, 3000);
-      assert.equal(list.length, 2);
-      assert.ok(list[1].at_ms - pressed < 2000, "at once, not at the end of the countdown");
-      // The second failure starts a new, longer countdown: nothing else within the next 3 s.
-      await sleep(3000);
-      assert.equal((await generations(sim, run)).length, 2);
-      await page.close();
-    });
-
-    test("typing in the message box cancels the countdown and keeps the text", async () => {
-      const run = newRun("typing");
-      const { page } = await openChat(session, { run, scenario: "always_busy" });
-      await sendMessage(page);
-      await waitForBanner(page, (b) => b.state === "waiting");
-      await page.focus("#chat-input");
-      await page.keyboard.type("a follow-up");
-      assert.equal((await waitForBanner(page, (b) => b.state === "stopped")).state, "stopped");
-      await sleep(7000);
-      assert.equal((await generations(sim, run)).length, 1);
-      assert.equal(await page.$eval("#chat-input", (el) => el.value), "a follow-up");
-      await page.close();
-    });
+    assert.deepEqual(errors, []);
+    await page.close();
   });
-}
+
+  for (const [scenario, label] of [["json_auth_expired", "auth_expired"], ["gen3_content_filter", "content_filtered"], ["html_cloudflare", "challenge:cloudflare"]]) {
+    test(`${label}: zero retries and the reason shown`, async () => {
+      const run = newRun(scenario);
+      const { page } = await openChat(ctx.session, { run, scenario });
+      await sendMessage(page);
+      const shown = await waitForBanner(page, (b) => b.verdict === label && !b.hidden);
+      assert.equal(shown?.state, "explained", JSON.stringify(shown));
+      assert.ok(shown.text.length > 10, "the reason is written out");
+      await sleep(7000); // longer than the first busy delay could ever be (6 s)
+      assert.equal((await generations(ctx.sim, run)).length, 1);
+      await page.close();
+    });
+  }
+
+  test('"Stop" stops', async () => {
+    const run = newRun("stop");
+    const { page } = await openChat(ctx.session, { run, scenario: "always_busy" });
+    await sendMessage(page);
+    await waitForBanner(page, (b) => b.state === "waiting");
+    await pressBanner(page, "stop");
+    assert.equal((await banner(page)).state, "stopped");
+    await sleep(7000);
+    assert.equal((await generations(ctx.sim, run)).length, 1);
+    await page.close();
+  });
+
+  test('"Retry now" retries once', async () => {
+    const run = newRun("now");
+    const { page } = await openChat(ctx.session, { run, scenario: "always_busy" });
+    await sendMessage(page);
+    const waiting = await waitForBanner(page, (b) => b.state === "waiting");
+    assert.ok(waiting.remainingMs > 2000);
+    const pressed = Date.now();
+    await pressBanner(page, "retry-now");
+    const list = await waitForGenerations(ctx.sim, run, 2, 3000);
+    assert.equal(list.length, 2);
+    assert.ok(list[1].at_ms - pressed < 2000, "at once, not at the end of the countdown");
+    // The second failure starts a new, longer countdown: nothing else within the next 3 s.
+    await sleep(3000);
+    assert.equal((await generations(ctx.sim, run)).length, 2);
+    await page.close();
+  });
+
+  test("typing in the message box cancels the countdown and keeps the text", async () => {
+    const run = newRun("typing");
+    const { page } = await openChat(ctx.session, { run, scenario: "always_busy" });
+    await sendMessage(page);
+    await waitForBanner(page, (b) => b.state === "waiting");
+    await page.focus("#chat-input");
+    await page.keyboard.type("a follow-up");
+    assert.equal((await waitForBanner(page, (b) => b.state === "stopped")).state, "stopped");
+    await sleep(7000);
+    assert.equal((await generations(ctx.sim, run)).length, 1);
+    assert.equal(await page.$eval("#chat-input", (el) => el.value), "a follow-up");
+    await page.close();
+  });
+});
 
 // Long waits (a minute of cool-down, the shared budget) run in both browsers at once.
 describe("shared limits, both browsers at once", () => {
