@@ -15,6 +15,11 @@ describeInBrowsers("auto-retry", (ctx) => {
     const run = newRun("retry2");
     const { page, errors } = await openChat(ctx.session, { run, scenario: "busy_then_ok" });
     await sendMessage(page);
+    // The first time Unbusy would press retry for the user, it says so and how to turn it off.
+    const firstBanner = await waitForBanner(page, (b) => b.state === "waiting");
+    assert.match(firstBanner.text, /presses DeepSeek's own retry button for you.*options/);
+    const secondBanner = await waitForBanner(page, (b) => b.state === "waiting" && /attempt 2/.test(b.text), 15000);
+    assert.doesNotMatch(secondBanner.text, /presses DeepSeek's own retry button/, "said once, not every time");
     await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 40000 });
     const list = await generations(ctx.sim, run);
     assert.deepEqual(list.map((e) => e.path), ["/api/v0/chat/completion", "/api/v0/chat/regenerate", "/api/v0/chat/regenerate"], "exactly one new generation request per retry");
