@@ -103,7 +103,7 @@
     }
   }
 
-  function observeFetch(route, response) {
+  function observeFetch(route, response, elapsedMs) {
     const headers = pickHeaders((name) => response.headers.get(name));
     if (STREAM_ROUTES.has(route)) {
       const copy = response.clone();
@@ -113,7 +113,7 @@
       else post({ type: "cs_stream_end", stream: id, end: "complete" });
     } else {
       response.clone().text().then((text) => {
-        post({ type: "cs_json_response", route, transport: "fetch", status: response.status, headers, envelope: envelopeOf(text.slice(0, MAX_JSON_CHARS)) });
+        post({ type: "cs_json_response", route, transport: "fetch", status: response.status, headers, envelope: envelopeOf(text.slice(0, MAX_JSON_CHARS)), elapsed_ms: elapsedMs });
       }, () => {});
     }
   }
@@ -138,6 +138,7 @@
         fetch: ourFetch && window.fetch !== ourFetch ? "replaced_after" : fetchAtStart,
         xhr: proto && ourSend && (proto.send !== ourSend || proto.open !== ourOpen) ? "replaced_after" : xhrAtStart,
         markers,
+        login_token: (() => { try { return localStorage.getItem("userToken") !== null; } catch { return undefined; } })(),
       });
     } catch { /* nothing to report */ }
   }
@@ -147,10 +148,11 @@
   const nativeFetch = window.fetch;
   if (typeof nativeFetch === "function") {
     const fetch = function fetch(input, init) {
+      const started = performance.now();
       const result = nativeFetch.apply(this, arguments);
       try {
         const route = !detached && routeOf(input instanceof Request ? input.url : input);
-        if (route) result.then((response) => { try { observeFetch(route, response); } catch { /* page unaffected */ } }, () => {});
+        if (route) result.then((response) => { try { observeFetch(route, response, Math.round(performance.now() - started)); } catch { /* page unaffected */ } }, () => {});
       } catch { /* page unaffected */ }
       return result;
     };
@@ -173,6 +175,8 @@
       let opened = false;
       let seen = 0;
       let ended = false;
+      const started = performance.now();
+      let elapsedMs;
       const textSoFar = () => {
         try { return xhr.responseType === "" || xhr.responseType === "text" ? xhr.responseText : null; } catch { return null; }
       };
@@ -200,11 +204,16 @@
           const body = text !== null ? text : (xhr.responseType === "json" ? JSON.stringify(xhr.response) : "");
           post({
             type: "cs_json_response", route, transport: "xhr", status: xhr.status,
-            headers: pickHeaders((n) => xhr.getResponseHeader(n)), envelope: envelopeOf(String(body).slice(0, MAX_JSON_CHARS)),
+            headers: pickHeaders((n) => xhr.getResponseHeader(n)), envelope: envelopeOf(String(body).slice(0, MAX_JSON_CHARS)), elapsed_ms: elapsedMs,
           });
         }
       };
-      xhr.addEventListener("readystatechange", () => { try { flush(); } catch { /* page unaffected */ } });
+      xhr.addEventListener("readystatechange", () => {
+        try {
+          if (elapsedMs === undefined && xhr.readyState >= 2) elapsedMs = Math.round(performance.now() - started);
+          flush();
+        } catch { /* page unaffected */ }
+      });
       xhr.addEventListener("load", () => { try { end("complete"); } catch { /* page unaffected */ } });
       xhr.addEventListener("abort", () => { try { end("aborted"); } catch { /* page unaffected */ } });
       xhr.addEventListener("error", () => { try { end("network_error"); } catch { /* page unaffected */ } });

@@ -71,11 +71,13 @@
         return { type: msg.type, stream: msg.stream, end: msg.end };
       case "cs_json_response":
         if (!JSON_ROUTES.includes(msg.route) || !TRANSPORTS.includes(msg.transport) || !isInt(msg.status, 0, 999) || !headersOk(msg.headers) || !envelopeOk(msg.envelope)) return null;
-        return { type: msg.type, route: msg.route, transport: msg.transport, status: msg.status, headers: msg.headers, envelope: msg.envelope };
+        if (!isOptional(msg.elapsed_ms, (v) => isInt(v, 0, 600000))) return null;
+        return { type: msg.type, route: msg.route, transport: msg.transport, status: msg.status, headers: msg.headers, envelope: msg.envelope, elapsed_ms: msg.elapsed_ms };
       case "cs_page_hooks": {
         const states = ["clean", "wrapped_before", "replaced_after"];
         if (!states.includes(msg.fetch) || !states.includes(msg.xhr) || !Array.isArray(msg.markers) || msg.markers.length > 8 || !msg.markers.every(isShortText)) return null;
-        return { type: msg.type, fetch: msg.fetch, xhr: msg.xhr, markers: [...msg.markers] };
+        if (!isOptional(msg.login_token, (v) => typeof v === "boolean")) return null;
+        return { type: msg.type, fetch: msg.fetch, xhr: msg.xhr, markers: [...msg.markers], login_token: msg.login_token };
       }
       default:
         return null;

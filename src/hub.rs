@@ -20,6 +20,8 @@ const FIRED_WINDOW_MS: f64 = 10_000.0;
 const DUE_TOLERANCE_MS: f64 = 100.0;
 /// While another tab streams after `parallel_chat_limit`, ask again this much later.
 const PARALLEL_RECHECK_MS: f64 = 5_000.0;
+/// Latency samples kept for the connection check.
+const LATENCY_SAMPLES: usize = 20;
 /// The backstop alarm fires this long after a retry was due, in case the page's timer did not.
 const BACKSTOP_SLACK_MS: f64 = 5_000.0;
 
@@ -49,6 +51,9 @@ pub struct HubState {
     pub missing_control: u32,
     #[serde(default)]
     pub page_hooks: Vec<TabHooks>,
+    /// Recent times from the page's own JSON requests to their response heads (ms).
+    #[serde(default)]
+    pub latency_ms: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +64,7 @@ pub struct TabHooks {
 
 impl Default for HubState {
     fn default() -> Self {
-        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new() }
+        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new(), latency_ms: Vec::new() }
     }
 }
 
@@ -152,6 +157,7 @@ impl Hub {
                     history: &self.history,
                     missing_control: self.state.missing_control,
                     dropped_messages: self.watcher.dropped_messages,
+                    latency_ms: &self.state.latency_ms,
                 };
                 let (view, first_seen) = view::build(&input, &facts);
                 BgUiMessage::BgDiagnosis { view, first_seen }
@@ -193,13 +199,21 @@ impl Hub {
                 }
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
-            CsMessage::CsPageHooks { fetch, xhr, markers } => {
-                let hooks = PageHooks { fetch: Some(fetch), xhr: Some(xhr), markers: markers.into_iter().take(8).map(|m| m.chars().take(80).collect()).collect() };
+            CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
+                let markers = markers.into_iter().take(8).map(|m| m.chars().take(80).collect()).collect();
+                let hooks = PageHooks { fetch: Some(fetch), xhr: Some(xhr), markers, login_token };
                 self.state.page_hooks.retain(|t| t.tab_id != sender.tab_id);
                 self.state.page_hooks.push(TabHooks { tab_id: sender.tab_id, hooks });
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
             message => {
+                if let CsMessage::CsJsonResponse { elapsed_ms: Some(ms), .. } = &message {
+                    if ms.is_finite() && *ms >= 0.0 && *ms < 600_000.0 {
+                        self.state.latency_ms.push(*ms);
+                        let excess = self.state.latency_ms.len().saturating_sub(LATENCY_SAMPLES);
+                        self.state.latency_ms.drain(..excess);
+                    }
+                }
                 let opens_stream = matches!(&message, CsMessage::CsStreamOpen { .. });
                 let new_message = matches!(&message, CsMessage::CsStreamOpen { route, .. } if route.ends_with("/completion") || route.ends_with("/edit_message"));
                 let watched = self.watcher.handle(message, sender);

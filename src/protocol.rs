@@ -81,7 +81,16 @@ pub enum CsMessage {
     CsStreamBytes { stream: u32, bytes: String },
     CsStreamEnd { stream: u32, end: EndKind },
     /// A JSON route answered; only its envelope's error fields are passed on.
-    CsJsonResponse { route: String, transport: Transport, status: u16, headers: SelectedHeaders, envelope: Envelope },
+    CsJsonResponse {
+        route: String,
+        transport: Transport,
+        status: u16,
+        headers: SelectedHeaders,
+        envelope: Envelope,
+        /// From the page's request to the response head: the connection check needs no request of its own.
+        #[serde(default)]
+        elapsed_ms: Option<f64>,
+    },
     /// The relay dropped malformed or excess messages from the page since its last report.
     CsDropped { count: u32 },
     /// The countdown ended (or the user pressed "Retry now"): may the relay press retry?
@@ -91,7 +100,14 @@ pub enum CsMessage {
     /// The countdown was abandoned.
     CsRetryCancel { reason: CancelReason },
     /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).
-    CsPageHooks { fetch: HookState, xhr: HookState, markers: Vec<String> },
+    CsPageHooks {
+        fetch: HookState,
+        xhr: HookState,
+        markers: Vec<String>,
+        /// Whether the web app's login token is present (never its value).
+        #[serde(default)]
+        login_token: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

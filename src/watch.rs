@@ -84,7 +84,7 @@ impl Watcher {
                 self.streams.remove(&key);
                 outcome
             }
-            CsMessage::CsJsonResponse { route, transport, status, headers, envelope } => {
+            CsMessage::CsJsonResponse { route, transport, status, headers, envelope, .. } => {
                 if !protocol::is_json_route(&route) {
                     return self.reject();
                 }
@@ -241,6 +241,7 @@ mod tests {
             status: 200,
             headers: SelectedHeaders::default(),
             envelope: Envelope { code: Some(40003), msg: Some("Authorization Failed (invalid token)".into()), ..Default::default() },
+            elapsed_ms: Some(80.0),
         };
         let out = w.handle(msg, sender());
         assert_eq!(out.record.map(|r| r.verdict), Some(Verdict::AuthExpired));

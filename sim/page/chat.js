@@ -193,6 +193,9 @@ input.addEventListener("keydown", (event) => {
 send("GET", "/api/v0/users/current", undefined, (text) => {
   try {
     const body = JSON.parse(text);
+    // Like the web app, a logged-in page keeps its token in localStorage `userToken`.
+    if (body.code) localStorage.removeItem("userToken");
+    else localStorage.setItem("userToken", JSON.stringify({ value: "sim-token", __version: "0" }));
     if (body.code) messages.appendChild(element("div", "msg-error", body.msg));
   } catch { /* partial or non-JSON: nothing to show */ }
 });

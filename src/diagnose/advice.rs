@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::connection::Latency;
 use super::history::History;
 use super::{Action, Finding, Likelihood};
 use crate::protocol::VerdictEvent;
@@ -19,6 +20,7 @@ pub struct Evidence<'a> {
     pub os: &'a str,
     /// The public status page says DeepSeek has an incident (`None`: not checked).
     pub status_incident: Option<bool>,
+    pub latency: Option<Latency>,
 }
 
 /// The article's off-peak claim, shown as a claim until the user's own history speaks.
@@ -97,7 +99,10 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
         fix("extensions", when(client_side, Likely, Possible), "whyExtensions", vec![], vec![Action::CheckExtensions]),
         fix("private_window", when(client_side, Possible, Unlikely), "whyPrivateWindow", vec![], vec![]),
         fix("status_page", match evidence.status_incident { Some(true) => Likely, Some(false) => Unlikely, None => when(overloaded || c.maintenance > 0, Possible, Unlikely) }, "whyStatusPage", vec![], vec![Action::CheckStatus]),
-        fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![]),
+        match evidence.latency {
+            Some(l) => fix("connection_measured", when(c.dropped > 0 || l.is_poor(), Likely, Unlikely), "whyConnection", vec![format!("{:.0}", l.median_ms), format!("{:.0}", l.jitter_ms)], vec![]),
+            None => fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![]),
+        },
         fix("dns_flush", Unlikely, if overloaded { "whyDnsBusy" } else { "whyDns" }, vec![], vec![Action::CopyText { text: dns_flush_command(evidence.os).into() }]),
         fix("vpn", when(c.challenge > 0 || c.rate_limited > 2, Possible, Unlikely), "whyVpn", vec![], vec![]),
         fix("official_api", when(overloaded && c.busy + c.expert_busy >= 5, Possible, Unlikely), "whyOfficialApi", vec![], vec![Action::OpenUrl { url: "https://platform.deepseek.com/".into() }]),
@@ -145,6 +150,7 @@ mod tests {
         let recent = vec![event(Verdict::Busy { code: "expert_busy_use_default".into() }); 3];
         let fixes = rank(&Evidence { recent: &recent, os: "win", ..Evidence::default() });
         assert_eq!(fixes.len(), 14);
+        assert!(fixes.iter().any(|f| f.id == "connection"), "no samples: the unmeasured form");
         assert_eq!(fixes[0].id, "wait_retry");
         assert_eq!(fixes[1].id, "instant_mode");
         let dns = &fixes[position(&fixes, "dns_flush")];

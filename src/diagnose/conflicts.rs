@@ -79,6 +79,7 @@ pub struct PageHooks {
     pub fetch: Option<HookState>,
     pub xhr: Option<HookState>,
     pub markers: Vec<String>,
+    pub login_token: Option<bool>,
 }
 
 fn covers_chat(hosts: &[String]) -> bool {
@@ -190,7 +191,7 @@ mod tests {
 
     #[test]
     fn page_hooks_say_when_unbusy_may_be_blind() {
-        let hooks = PageHooks { fetch: Some(HookState::ReplacedAfter), xhr: Some(HookState::Clean), markers: vec!["deepseek-pp.fetch-hook-installed".into()] };
+        let hooks = PageHooks { fetch: Some(HookState::ReplacedAfter), xhr: Some(HookState::Clean), markers: vec!["deepseek-pp.fetch-hook-installed".into()], login_token: Some(true) };
         let findings = analyse_page_hooks(&hooks);
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].title, "findingHookReplaced");

@@ -3,6 +3,7 @@
 
 pub mod advice;
 pub mod conflicts;
+pub mod connection;
 pub mod cookies;
 pub mod history;
 pub mod view;

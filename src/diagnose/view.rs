@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::advice::{self, Evidence};
 use super::conflicts::{self, ExtensionInfo, PageHooks};
+use super::connection;
 use super::cookies::{self, CookieInfo, FirstSeen};
 use super::history::{History, HourCount};
-use super::{Finding, Likelihood};
+use super::{Action, Finding, Likelihood};
 use crate::protocol::VerdictEvent;
 use crate::retry::Decision;
 use crate::verdict::Verdict;
@@ -69,6 +70,7 @@ const FRESH_MS: f64 = 10.0 * 60.0 * 1000.0;
 const RECENT_SHOWN: usize = 8;
 
 pub struct HubFacts<'a> {
+    pub latency_ms: &'a [f64],
     pub retries: Vec<RetryStatus>,
     pub page_hooks: Vec<&'a PageHooks>,
     pub history: &'a History,
@@ -98,6 +100,10 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
     };
     let cookie_problems = cookie_findings.iter().filter(|f| f.likelihood >= Likelihood::Possible).count();
     findings.extend(cookie_findings);
+    // The web app's login token is missing (its presence only is known, never its value).
+    if facts.page_hooks.iter().any(|h| h.login_token == Some(false)) {
+        findings.insert(0, Finding { id: "login-missing".into(), likelihood: Likelihood::Likely, title: "findingNoLogin".into(), args: vec![], why: "whyNoLogin".into(), actions: vec![Action::HardRefresh] });
+    }
     let unknown = input.recent.iter().filter(|e| e.verdict == Verdict::Unknown).count();
     if facts.missing_control > 0 || unknown >= 3 {
         findings.insert(0, Finding {
@@ -116,6 +122,7 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
         history: Some(facts.history),
         os: &input.os,
         status_incident: input.status_incident,
+        latency: connection::summarise(facts.latency_ms),
     });
     let glance = glance(input, facts, &findings);
     let report = report(input, facts, &findings, &fixes);
@@ -193,10 +200,14 @@ mod tests {
             ..Default::default()
         };
         let history = History::default();
-        let facts = HubFacts { retries: vec![], page_hooks: vec![], history: &history, missing_control: 0, dropped_messages: 0 };
+        let hooks = PageHooks { login_token: Some(false), ..PageHooks::default() };
+        let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0 };
         let (view, first_seen) = build(&input, &facts);
         assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "glanceLast".into(), args: vec!["busy:server_busy".into()] });
-        assert_eq!(view.findings[0].args, ["uBlock Origin"]);
+        assert_eq!(view.findings[0].id, "login-missing");
+        assert_eq!(view.findings[1].args, ["uBlock Origin"]);
+        let connection = view.fixes.iter().find(|f| f.id == "connection_measured").unwrap();
+        assert_eq!((connection.likelihood, connection.args.clone()), (Likelihood::Likely, vec!["2200".to_string(), "200".to_string()]));
         assert!(view.findings.iter().any(|f| f.id.starts_with("cookie-oversize")));
         assert_eq!(first_seen.len(), 1);
         assert!(view.report.contains("busy"));

@@ -106,12 +106,12 @@ export function newRun(label) {
 }
 
 // Opens the simulated chat for one run and collects the page's errors.
-export async function openChat(session, { run, scenario = "ok", transport = "fetch", page }) {
+export async function openChat(session, { run, scenario = "ok", transport = "fetch", users, page }) {
   page = page || (await session.browser.newPage());
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  await page.goto(session.chatUrl({ run, scenario, transport }), { waitUntil: "load" });
+  await page.goto(session.chatUrl({ run, scenario, transport, ...(users ? { users } : {}) }), { waitUntil: "load" });
   return { page, errors };
 }
 

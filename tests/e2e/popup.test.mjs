@@ -56,10 +56,23 @@ describe("popup in Chromium", () => {
     const fixes = await popup.$$eval("#fixes li", (items) => items.map((li) => li.dataset.id));
     const unlikely = await popup.$$eval("#more-fixes li", (items) => items.map((li) => li.dataset.id));
     assert.equal(fixes.length + unlikely.length, 14);
+    assert.ok([...fixes, ...unlikely].includes("connection_measured"), "measured from the page's own requests");
+    assert.ok(!ids.includes("login-missing"), "the simulated user is logged in");
     assert.ok(fixes.includes("instant_mode"), `likely fixes: ${fixes}`);
     assert.ok(unlikely.includes("dns_flush"), `unlikely fixes: ${unlikely}`);
     assert.match(await popup.$eval("#glance-text", (el) => el.textContent), /retrying|busy/i);
     assert.match(await popup.$eval("#events", (el) => el.textContent), /busy:expert_busy_use_default/);
+    await popup.close();
+    await page.close();
+  });
+
+  test("a logged-out chat page is noticed from the token's presence alone", async () => {
+    const run = newRun("logged-out");
+    const { page } = await openChat(session, { run, scenario: "ok", users: "route_users_current_expired" });
+    await new Promise((r) => setTimeout(r, 2500)); // the hook reports 1.5 s after load
+    const popup = await openPopup(session);
+    assert.ok((await findingIds(popup)).includes("login-missing"));
+    assert.match(await popup.$eval("#findings", (el) => el.textContent), /logged out/);
     await popup.close();
     await page.close();
   });
