@@ -132,7 +132,7 @@ fn setup() -> Result {
             return Err(format!("missing Debian packages; run: sudo apt-get update && sudo apt-get install -y {}", missing.join(" ")));
         }
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
 
     step("setup: npm packages (tests/e2e)");
