@@ -131,12 +131,6 @@
   announce();
 
   // ---- the banner: reason, countdown, "Retry now", "Stop" (shadow DOM, never takes focus) ----
-  const MESSAGE_KEYS = {
-    busy: "statusBusy", search_busy: "statusSearchBusy", rate_limited: "statusRateLimited", parallel_limit: "statusParallelLimit",
-    auth_expired: "statusAuthExpired", pow_rejected: "statusPowRejected", content_filtered: "statusContentFiltered",
-    too_long: "statusTooLong", challenge: "statusChallenge", maintenance: "statusMaintenance", dropped: "statusDropped",
-    http_error: "statusHttpError", server_message: "statusServerMessage", unknown: "statusUnknown",
-  };
   const SUGGESTION_KEYS = {
     instant_mode: "suggestInstantMode", search_off: "suggestSearchOff", new_chat: "suggestNewChat",
     log_in: "suggestLogIn", reload_page: "suggestReloadPage", check_status: "suggestCheckStatus",
@@ -208,19 +202,13 @@
     return banner;
   }
 
-  function describe(verdict) {
-    const key = MESSAGE_KEYS[verdict.kind] || "statusUnknown";
-    const arg = verdict.kind === "http_error" ? verdict.status : verdict.kind === "server_message" ? verdict.msg : undefined;
-    return arg === undefined ? t(key) : t(key, arg);
-  }
-
   function show({ reply, detail = "", state }) {
     const b = ensureBanner();
     b.host.hidden = false;
     if (reply) {
       b.host.dataset.verdict = reply.label;
       b.host.dataset.route = reply.route;
-      b.reason.textContent = describe(reply.verdict);
+      b.reason.textContent = t(reply.message, ...reply.message_args);
     }
     b.host.dataset.state = state;
     b.detail.textContent = detail;

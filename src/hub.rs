@@ -248,7 +248,7 @@ impl Hub {
 
     fn after_watch(&mut self, watched: WatchOutcome, sender: Sender, random: f64) -> Outcome {
         let mut outcome = Outcome { reply: watched.reply, record: watched.record, ..Outcome::default() };
-        let Some(BgMessage::BgVerdict { verdict, stream, route, label, .. }) = outcome.reply.clone() else { return outcome };
+        let Some(BgMessage::BgVerdict { verdict, stream, route, label, message, message_args, .. }) = outcome.reply.clone() else { return outcome };
         // Only generation streams drive retries; a JSON route's verdict is explained, never retried.
         let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { self.policy.decide(&verdict, FailureContext::default(), random) };
         if let (Some(record), Some(recovered)) = (outcome.record.as_mut(), outcome.recovered.as_ref()) {
@@ -263,6 +263,8 @@ impl Hub {
             route,
             verdict,
             label,
+            message,
+            message_args,
             decision: Some(decision),
             pause_hidden: self.settings.hidden_tabs == HiddenTabs::Pause,
         });

@@ -166,6 +166,9 @@ pub enum BgMessage {
         route: String,
         verdict: Verdict,
         label: String,
+        /// The `_locales` message explaining the verdict, and its arguments.
+        message: String,
+        message_args: Vec<String>,
         /// What Unbusy will do about it (filled in by the hub).
         decision: Option<Decision>,
         /// Hidden tabs pause their countdown (a setting).

@@ -52,6 +52,28 @@ impl Verdict {
         }
     }
 
+    /// The `_locales` message that explains this verdict to the user, with its arguments.
+    pub fn message(&self) -> (&'static str, Vec<String>) {
+        let key = match self {
+            Verdict::Ok => "statusOk",
+            Verdict::Busy { .. } => "statusBusy",
+            Verdict::SearchBusy => "statusSearchBusy",
+            Verdict::RateLimited => "statusRateLimited",
+            Verdict::ParallelLimit => "statusParallelLimit",
+            Verdict::AuthExpired => "statusAuthExpired",
+            Verdict::PowRejected => "statusPowRejected",
+            Verdict::ContentFiltered => "statusContentFiltered",
+            Verdict::TooLong => "statusTooLong",
+            Verdict::Challenge { .. } => "statusChallenge",
+            Verdict::Maintenance => "statusMaintenance",
+            Verdict::Dropped => "statusDropped",
+            Verdict::HttpError { status, .. } => return ("statusHttpError", vec![status.to_string()]),
+            Verdict::ServerMessage { msg } => return ("statusServerMessage", vec![msg.clone()]),
+            Verdict::Unknown => "statusUnknown",
+        };
+        (key, Vec::new())
+    }
+
     /// A compact, stable description: `busy:expert_busy_use_default`, `http_error:503`, `challenge:waf`.
     pub fn label(&self) -> String {
         match self {

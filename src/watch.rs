@@ -134,7 +134,11 @@ fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdi
         label: label.clone(),
         after_retries: None,
     });
-    Outcome { reply: Some(BgMessage::BgVerdict { stream, route, verdict, label, decision: None, pause_hidden: false }), record }
+    let (message, message_args) = verdict.message();
+    Outcome {
+        reply: Some(BgMessage::BgVerdict { stream, route, verdict, label, message: message.into(), message_args, decision: None, pause_hidden: false }),
+        record,
+    }
 }
 
 fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
@@ -155,12 +159,13 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
         "msg": envelope.msg,
         "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg },
     });
-    let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
-    if envelope.code.is_some() || envelope.biz_code.is_some() {
-        classifier.push(body.to_string().as_bytes());
-    } else if status == 200 {
+    let is_error = |code: Option<i64>| code.is_some_and(|c| c != 0);
+    if status == 200 && !is_error(envelope.code) && !is_error(envelope.biz_code) {
+        // The usual answer: `{"code":0,…,"data":{"biz_code":0,…}}`.
         return Verdict::Ok;
     }
+    let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
+    classifier.push(body.to_string().as_bytes());
     classifier.finish(StreamEnd::Complete)
 }
 
@@ -230,6 +235,21 @@ mod tests {
             w.handle(open(id), sender());
         }
         assert!(w.open_streams() <= protocol::MAX_STREAMS_PER_TAB);
+    }
+
+    #[test]
+    fn a_normal_json_answer_is_ok_and_not_recorded() {
+        let mut w = Watcher::new();
+        let msg = CsMessage::CsJsonResponse {
+            route: "/api/v0/chat/create_pow_challenge".into(),
+            transport: Transport::Fetch,
+            status: 200,
+            headers: SelectedHeaders { content_type: Some("application/json".into()), ..Default::default() },
+            envelope: Envelope { code: Some(0), biz_code: Some(0), ..Default::default() },
+            elapsed_ms: None,
+        };
+        let out = w.handle(msg, sender());
+        assert_eq!((out.reply, out.record), (Some(BgMessage::BgAck), None));
     }
 
     #[test]

@@ -151,7 +151,8 @@ fn glance(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding]) -> Glan
         Some(verdict) => {
             let retryable = matches!(crate::retry::Policy::default().decide(verdict, Default::default(), 0.5), Decision::Retry { .. } | Decision::AwaitResume { .. });
             let tone = if retryable { Tone::Warning } else { Tone::Problem };
-            return sentence(tone, "glanceLast", vec![verdict.label()]);
+            let (key, args) = verdict.message();
+            return sentence(tone, key, args);
         }
     }
     if findings.iter().any(|f| f.likelihood == Likelihood::Likely) {
@@ -203,7 +204,7 @@ mod tests {
         let hooks = PageHooks { login_token: Some(false), ..PageHooks::default() };
         let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0 };
         let (view, first_seen) = build(&input, &facts);
-        assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "glanceLast".into(), args: vec!["busy:server_busy".into()] });
+        assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "statusBusy".into(), args: vec![] });
         assert_eq!(view.findings[0].id, "login-missing");
         assert_eq!(view.findings[1].args, ["uBlock Origin"]);
         let connection = view.fixes.iter().find(|f| f.id == "connection_measured").unwrap();

@@ -17,8 +17,9 @@ describeInBrowsers("skeleton", (ctx) => {
     const run = newRun("load");
     const { page, errors } = await openChat(ctx.session, { run });
     await page.waitForSelector("#chat-input");
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 2000)); // the page's own JSON requests have been judged
     assert.deepEqual(errors, []);
+    assert.equal(await page.evaluate(() => document.getElementById("unbusy-status")), null, "a normal page load shows nothing of Unbusy's");
     await page.close();
   });
 
