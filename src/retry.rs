@@ -135,11 +135,6 @@ impl Policy {
         }
     }
 
-    /// After a dropped stream the page did not resume: treated like a transient overload.
-    pub fn decide_unresumed(&self, ctx: FailureContext, random: f64) -> Decision {
-        self.busy_retry(ctx, random, 0, None)
-    }
-
     fn hint_ms(&self, secs: Option<u32>) -> u64 {
         secs.map_or(0, |s| (u64::from(s) * 1000).clamp(self.floor_ms, self.max_hint_ms))
     }
