@@ -186,3 +186,30 @@ describe("Chromium: the background stopped in the middle of a cool-down", () => 
     }
   });
 });
+
+describe("Chromium: hidden tabs with the 'pause' setting", () => {
+  test("the countdown waits while the tab is hidden and goes on when it is shown", async () => {
+    const sim = await startSim();
+    const session = await launchChromium(sim);
+    try {
+      await session.worker.evaluate(() => chrome.storage.sync.set({ settings: { auto_retry: true, max_attempts: 6, delay_scale: 1, hidden_tabs: "pause", notify: false } }));
+      const run = newRun("hidden");
+      const { page } = await openChat(session, { run, scenario: "busy_once_then_ok" });
+      await sendMessage(page);
+      await waitForBanner(page, (b) => b.state === "waiting");
+      const other = await session.browser.newPage();
+      await other.bringToFront();
+      assert.equal(await page.evaluate(() => document.visibilityState), "hidden");
+      await sleep(8000); // longer than the first delay (at most 6 s)
+      assert.equal((await generations(sim, run)).length, 1, "no retry while hidden");
+      const shown = Date.now();
+      await page.bringToFront();
+      const list = await waitForGenerations(sim, run, 2, 9000);
+      assert.equal(list.length, 2, "the retry follows once the tab is shown");
+      assert.ok(list[1].at_ms - shown <= 6000 + SLACK_MS, "within what was left of the countdown");
+    } finally {
+      await session.close();
+      sim.stop();
+    }
+  });
+});
