@@ -221,3 +221,15 @@ export function describeInBrowsers(title, body) {
     });
   }
 }
+
+// A fresh simulator and browser for one test, closed whatever happens.
+export async function withBrowser(launch, options, body) {
+  const sim = await startSim();
+  const session = await launch(sim, options);
+  try {
+    return await body({ sim, session });
+  } finally {
+    await session.close();
+    sim.stop();
+  }
+}

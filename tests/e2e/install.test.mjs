@@ -2,14 +2,12 @@
 // (Chromium: injected by the background on install; Firefox injects manifest scripts itself).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { answerSettled, DIST, launchChromium, launchFirefox, newRun, openChat, sendMessage, startSim, statusVerdict } from "./harness.mjs";
+import { answerSettled, DIST, launchChromium, launchFirefox, newRun, openChat, sendMessage, statusVerdict, withBrowser } from "./harness.mjs";
 
 for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], ["Firefox", launchFirefox, DIST.firefox]]) {
   describe(`install with a chat tab open in ${name}`, () => {
     test("the open tab is watched without a reload", async () => {
-      const sim = await startSim();
-      const session = await launch(sim, { extension: "later" });
-      try {
+      await withBrowser(launch, { extension: "later" }, async ({ sim, session }) => {
         const run = newRun("install");
         const { page, errors } = await openChat(session, { run, scenario: "always_busy" });
         await page.evaluate(() => { window.loadedOnce = true; });
@@ -21,10 +19,7 @@ for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], [
         assert.equal(status?.verdict, "busy:server_busy");
         assert.equal(await page.evaluate(() => window.loadedOnce), true, "the page was not reloaded");
         assert.deepEqual(errors, []);
-      } finally {
-        await session.close();
-        sim.stop();
-      }
+      });
     });
   });
 }

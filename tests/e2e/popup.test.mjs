@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { answerSettled, launchChromium, newRun, openChat, ROOT, sendMessage, startSim } from "./harness.mjs";
+import { answerSettled, launchChromium, newRun, openChat, ROOT, sendMessage, startSim, withBrowser } from "./harness.mjs";
 
 const FIXTURE = path.join(ROOT, "tests/e2e/fixtures/other-helper");
 const SHOTS = path.join(ROOT, "out/screenshots");
@@ -126,9 +126,7 @@ describe("popup in Chromium", () => {
 
 describe("popup in Simplified Chinese (Chromium)", () => {
   test("screenshots in both themes", async () => {
-    const sim = await startSim();
-    const session = await launchChromium(sim, { lang: "zh-CN" });
-    try {
+    await withBrowser(launchChromium, { lang: "zh-CN" }, async ({ sim, session }) => {
       for (const dark of [false, true]) {
         const popup = await openPopup(session, { dark });
         const title = await popup.$eval("h2", (el) => el.textContent);
@@ -136,18 +134,13 @@ describe("popup in Simplified Chinese (Chromium)", () => {
         await popup.screenshot({ path: path.join(SHOTS, `popup-zh_CN-${dark ? "dark" : "light"}.png`), fullPage: true });
         await popup.close();
       }
-    } finally {
-      await session.close();
-      sim.stop();
-    }
+    });
   });
 });
 
 describe("options in Chromium", () => {
   test("bad values are rejected with a message and never saved; good ones apply without reload", async () => {
-    const sim = await startSim();
-    const session = await launchChromium(sim);
-    try {
+    await withBrowser(launchChromium, {}, async ({ sim, session }) => {
       const page = await session.browser.newPage();
       await page.goto(`chrome-extension://${session.extensionId}/options.html`, { waitUntil: "load" });
       await page.waitForFunction(() => document.querySelector("input[name=max_attempts]").value === "6");
@@ -164,9 +157,6 @@ describe("options in Chromium", () => {
       await sendMessage(chat);
       await chat.waitForFunction(() => document.getElementById("unbusy-status")?.dataset.state === "stopped", { timeout: 8000 });
       assert.match(await chat.evaluate(() => document.getElementById("unbusy-status").shadowRoot.textContent), /Automatic retry is off/);
-    } finally {
-      await session.close();
-      sim.stop();
-    }
+    });
   });
 });

@@ -2,7 +2,7 @@
 // simulator's request log, and every bound comes from the policy (src/retry.rs, src/budget.rs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { answerSettled, banner, describeInBrowsers, generations, launchChromium, launchFirefox, newRun, openChat, pressBanner, sendMessage, sleep, startSim, waitForBanner, waitForGenerations, waitForRecorded } from "./harness.mjs";
+import { answerSettled, banner, describeInBrowsers, generations, launchChromium, launchFirefox, newRun, openChat, pressBanner, sendMessage, sleep, startSim, waitForBanner, waitForGenerations, waitForRecorded, withBrowser } from "./harness.mjs";
 
 // Policy figures (src/retry.rs): busy envelope 5 s, 10 s, 30 s with ±20 % jitter, floor 4 s;
 // rate-limit cool-down 60 s (+0..20 %). Slack covers the page's own round trips after the click.
@@ -158,9 +158,7 @@ describe("shared limits, both browsers at once", () => {
 
 describe("Chromium: the background stopped in the middle of a cool-down", () => {
   test("the retry still happens once, at the right time", async () => {
-    const sim = await startSim();
-    const session = await launchChromium(sim, { attachWorker: false });
-    try {
+    await withBrowser(launchChromium, { attachWorker: false }, async ({ sim, session }) => {
       const run = newRun("sw-stop");
       const { page } = await openChat(session, { run, scenario: "busy_once_then_ok" });
       await sendMessage(page);
@@ -180,18 +178,13 @@ describe("Chromium: the background stopped in the middle of a cool-down", () => 
       assert.equal(list.length, 2, "exactly one retry");
       const [gap] = gaps(list);
       assert.ok(gap >= 4000 && gap <= 6000 + SLACK_MS, `gap ${gap} ms`);
-    } finally {
-      await session.close();
-      sim.stop();
-    }
+    });
   });
 });
 
 describe("Chromium: hidden tabs with the 'pause' setting", () => {
   test("the countdown waits while the tab is hidden and goes on when it is shown", async () => {
-    const sim = await startSim();
-    const session = await launchChromium(sim);
-    try {
+    await withBrowser(launchChromium, {}, async ({ sim, session }) => {
       await session.worker.evaluate(() => chrome.storage.sync.set({ settings: { auto_retry: true, max_attempts: 6, delay_scale: 1, hidden_tabs: "pause", notify: false } }));
       const run = newRun("hidden");
       const { page } = await openChat(session, { run, scenario: "busy_once_then_ok" });
@@ -207,9 +200,6 @@ describe("Chromium: hidden tabs with the 'pause' setting", () => {
       const list = await waitForGenerations(sim, run, 2, 9000);
       assert.equal(list.length, 2, "the retry follows once the tab is shown");
       assert.ok(list[1].at_ms - shown <= 6000 + SLACK_MS, "within what was left of the countdown");
-    } finally {
-      await session.close();
-      sim.stop();
-    }
+    });
   });
 });

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { answerSettled, launchChromium, launchFirefox, newRun, ROOT, sendMessage, startSim, statusVerdict, waitForRecorded } from "./harness.mjs";
+import { answerSettled, launchChromium, launchFirefox, newRun, ROOT, sendMessage, startSim, statusVerdict, waitForRecorded, withBrowser } from "./harness.mjs";
 
 const FIXTURES = readFileSync(path.join(ROOT, "tests/fixtures/verdicts.tsv"), "utf8")
   .split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t")).map(([name, label, rendered]) => ({ name, label, rendered }));
@@ -37,9 +37,7 @@ const baseline = new Map();
 
 describe("reference rendering without the extension (Chromium)", () => {
   test("every fixture renders", async () => {
-    const sim = await startSim();
-    const session = await launchChromium(sim, { extension: false });
-    try {
+    await withBrowser(launchChromium, { extension: false }, async ({ sim, session }) => {
       const tab = await openTab(session);
       for (const fixture of FIXTURES) {
         for (const transport of TRANSPORTS) {
@@ -48,10 +46,7 @@ describe("reference rendering without the extension (Chromium)", () => {
           if (fixture.rendered !== "-") assert.equal(answer.text, fixture.rendered, `${fixture.name} over ${transport}`);
         }
       }
-    } finally {
-      await session.close();
-      sim.stop();
-    }
+    });
   });
 });
 
