@@ -148,6 +148,7 @@
   let banner = null;
   let countdown = null; // { attempt, max, dueAt, remaining, timer, ticker, resume }
   let confirmTimer = null;
+  let suggestion = ""; // what may help with the current failure, kept across countdown restarts
   let clickExplained = true;
   try { api.storage.local.get("clickExplained").then((v) => { clickExplained = Boolean(v.clickExplained); }, () => {}); } catch { /* no storage */ }
 
@@ -213,7 +214,7 @@
     b.host.dataset.state = state;
     b.detail.textContent = detail;
     b.actions.hidden = state !== "waiting";
-    b.note.textContent = state === "waiting" && !clickExplained ? t("bannerFirstClick") : "";
+    b.note.textContent = state === "waiting" ? [suggestion, clickExplained ? "" : t("bannerFirstClick")].filter(Boolean).join(" ") : "";
     if (!b.host.isConnected) document.documentElement.append(b.host);
   }
 
@@ -349,14 +350,12 @@
       return;
     }
     if (!reply.stream && countdown) return; // a JSON route's error does not replace a retry in progress
-    const suggestion = decision.suggestion ? t(SUGGESTION_KEYS[decision.suggestion]) : "";
+    suggestion = decision.suggestion ? t(SUGGESTION_KEYS[decision.suggestion]) : "";
     if (decision.action === "retry" || decision.action === "await_resume") {
       show({ reply, state: "waiting" });
-      banner.note.textContent = "";
       startCountdown(decision.action === "retry" ? decision.delay_ms : decision.grace_ms, {
         attempt: decision.attempt, max: decision.max_attempts, resume: decision.action === "await_resume", pauseHidden: reply.pause_hidden,
       });
-      if (suggestion) banner.note.textContent = suggestion + (clickExplained ? "" : " " + t("bannerFirstClick"));
       return;
     }
     stopTimers();

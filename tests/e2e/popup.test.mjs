@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { answerSettled, launchChromium, newRun, openChat, ROOT, sendMessage, startSim, withBrowser } from "./harness.mjs";
+import { answerSettled, launchChromium, newRun, openChat, ROOT, sendMessage, startSim, waitForBanner, withBrowser } from "./harness.mjs";
 
 const FIXTURE = path.join(ROOT, "tests/e2e/fixtures/other-helper");
 const SHOTS = path.join(ROOT, "out/screenshots");
@@ -46,6 +46,8 @@ describe("popup in Chromium", () => {
     const { page } = await openChat(session, { run, scenario: "gen3_busy_expert,gen3_ok" });
     await sendMessage(page);
     await answerSettled(page);
+    const waiting = await waitForBanner(page, (b) => b.state === "waiting");
+    assert.match(waiting.text, /Instant mode may help/, "the banner suggests Instant mode for the expert model");
     // Unbusy retries the expert-busy answer; by then the page has made three JSON requests,
     // enough for the connection check, and the hook has reported other hooks (1.5 s after load).
     await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000 });
