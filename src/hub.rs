@@ -274,7 +274,7 @@ impl Hub {
     fn decide(&mut self, verdict: &Verdict, sender: Sender, random: f64, outcome: &mut Outcome) -> Decision {
         let now = sender.now_ms;
         outcome.persist = true;
-        let throttled = matches!(verdict, Verdict::RateLimited | Verdict::HttpError { status: 429, .. });
+        let throttled = verdict.is_throttled();
         if throttled {
             self.state.rate_limit_strikes += 1;
         } else if *verdict == Verdict::Ok {

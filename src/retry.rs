@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::settings::Settings;
-use crate::signatures::{OVERLOAD_STATUSES, THROTTLE_STATUS};
 use crate::verdict::Verdict;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,11 +112,11 @@ impl Policy {
                 self.busy_retry(ctx, random, 0, suggestion)
             }
             Verdict::SearchBusy => self.busy_retry(ctx, random, 0, Some(Suggestion::SearchOff)),
-            Verdict::HttpError { status, retry_after_secs } if OVERLOAD_STATUSES.contains(status) => {
+            Verdict::HttpError { retry_after_secs, .. } if verdict.is_overload_status() => {
                 self.busy_retry(ctx, random, self.hint_ms(*retry_after_secs), None)
             }
             Verdict::RateLimited => self.cooldown_retry(ctx, random, 0),
-            Verdict::HttpError { status, retry_after_secs } if *status == THROTTLE_STATUS => {
+            Verdict::HttpError { retry_after_secs, .. } if verdict.is_throttled() => {
                 self.cooldown_retry(ctx, random, self.hint_ms(*retry_after_secs))
             }
             Verdict::ParallelLimit => self.fixed_retry(ctx, self.parallel_wait_ms, None),

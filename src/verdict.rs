@@ -52,6 +52,16 @@ impl Verdict {
         }
     }
 
+    /// An HTTP status that means the service is overloaded (retried like busy).
+    pub fn is_overload_status(&self) -> bool {
+        matches!(self, Verdict::HttpError { status, .. } if crate::signatures::OVERLOAD_STATUSES.contains(status))
+    }
+
+    /// "Too fast": the site's rate limit, or HTTP 429.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, Verdict::RateLimited) || matches!(self, Verdict::HttpError { status, .. } if *status == crate::signatures::THROTTLE_STATUS)
+    }
+
     /// The `_locales` message that explains this verdict to the user, with its arguments.
     pub fn message(&self) -> (&'static str, Vec<String>) {
         let key = match self {

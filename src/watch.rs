@@ -154,16 +154,16 @@ fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
 
 /// A JSON route's answer, judged from its status, headers and envelope fields alone.
 fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelope, now_ms: f64) -> Verdict {
-    let body = serde_json::json!({
-        "code": envelope.code,
-        "msg": envelope.msg,
-        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg },
-    });
     let is_error = |code: Option<i64>| code.is_some_and(|c| c != 0);
     if status == 200 && !is_error(envelope.code) && !is_error(envelope.biz_code) {
         // The usual answer: `{"code":0,…,"data":{"biz_code":0,…}}`.
         return Verdict::Ok;
     }
+    let body = serde_json::json!({
+        "code": envelope.code,
+        "msg": envelope.msg,
+        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg },
+    });
     let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
     classifier.push(body.to_string().as_bytes());
     classifier.finish(StreamEnd::Complete)

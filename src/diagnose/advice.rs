@@ -47,9 +47,9 @@ pub fn count(events: &[VerdictEvent]) -> Counts {
     for e in events {
         match &e.verdict {
             Verdict::Busy { code } if code == "expert_busy_use_default" => c.expert_busy += 1,
-            Verdict::Busy { .. } | Verdict::HttpError { status: 502..=504, .. } => c.busy += 1,
+            v if matches!(v, Verdict::Busy { .. }) || v.is_overload_status() => c.busy += 1,
             Verdict::SearchBusy => c.search_busy += 1,
-            Verdict::RateLimited | Verdict::HttpError { status: 429, .. } => c.rate_limited += 1,
+            v if v.is_throttled() => c.rate_limited += 1,
             Verdict::AuthExpired => c.auth_expired += 1,
             Verdict::PowRejected => c.pow_rejected += 1,
             Verdict::Challenge { .. } => c.challenge += 1,

@@ -32,7 +32,7 @@ impl History {
         if self.hours.len() != 24 {
             *self = History::default();
         }
-        let busy = matches!(verdict, Verdict::Busy { .. } | Verdict::SearchBusy) || matches!(verdict, Verdict::HttpError { status: 502..=504, .. });
+        let busy = matches!(verdict, Verdict::Busy { .. } | Verdict::SearchBusy) || verdict.is_overload_status();
         let counted = busy || *verdict == Verdict::Ok;
         if !counted {
             return;
