@@ -18,8 +18,10 @@ pub struct ResponseHead {
     pub status: u16,
     pub content_type: Option<String>,
     pub retry_after: Option<String>,
-    pub fetch_after_sec: Option<String>,
     pub waf_action: Option<String>,
+    pub cf_mitigated: Option<String>,
+    /// `x-ds-sse-heartbeat-timeout-secs`: how long the server lets a stream sit silent.
+    pub heartbeat_timeout_secs: Option<String>,
     /// Milliseconds since the epoch when the head arrived, to read an HTTP-date `Retry-After`.
     pub now_ms: u64,
 }
@@ -54,6 +56,8 @@ pub struct StreamClassifier {
     verdict: Option<Verdict>,
     saw_frame: bool,
     saw_content_start: bool,
+    /// Answer text arrived: a later `close {retry}` is then not a silent time-out.
+    saw_answer_text: bool,
     last_path: String,
     pub oddities: Oddities,
     items: Vec<SseItem>,
@@ -64,8 +68,11 @@ impl StreamClassifier {
         let is_sse = head.status == 200
             && head.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("text/event-stream"));
         let body = if is_sse { Body::Sse(SseParser::new(Limits::default())) } else { Body::Raw(Vec::new()) };
-        let verdict = if head.status == 202 && head.waf_action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("challenge")) {
+        let says_challenge = |header: &Option<String>| header.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case(sig::CHALLENGE_VALUE));
+        let verdict = if head.status == sig::EDGE_ACCEPTED_STATUS && says_challenge(&head.waf_action) {
             Some(Verdict::Challenge { challenge: ChallengeKind::Waf })
+        } else if says_challenge(&head.cf_mitigated) {
+            Some(Verdict::Challenge { challenge: ChallengeKind::Cloudflare })
         } else {
             None
         };
@@ -75,6 +82,7 @@ impl StreamClassifier {
             verdict,
             saw_frame: false,
             saw_content_start: false,
+            saw_answer_text: false,
             last_path: String::new(),
             oddities: Oddities::default(),
             items: Vec::new(),
@@ -189,10 +197,13 @@ impl StreamClassifier {
         match name {
             "finish" => return Some(Verdict::Ok),
             "close" => {
+                // `retry` follows busy, throttling and time-outs alike (their own frames decided
+                // those already). With no answer text at all it is a time-out; after text, unknown.
                 return Some(match value.get("click_behavior").and_then(Value::as_str) {
-                    Some("retry") => Verdict::Unknown,
+                    Some("retry") if self.saw_answer_text => Verdict::Unknown,
+                    Some("retry") => Verdict::Busy { code: sig::SILENT_CLOSE_CODE.into() },
                     _ => Verdict::Ok,
-                })
+                });
             }
             "hint" | "toast" => {
                 let is_error = value.get("type").and_then(Value::as_str) == Some("error");
@@ -203,7 +214,11 @@ impl StreamClassifier {
         if let Some(verdict) = judge_envelope(&value) {
             return Some(verdict);
         }
-        self.walk(&value, "")
+        let verdict = self.walk(&value, "");
+        if verdict.is_none() && !self.saw_answer_text && matches!(name, "" | "message" | "delta") {
+            self.saw_answer_text = carries_answer_text(&value, &self.last_path);
+        }
+        verdict
     }
 
     /// Looks through a frame for error objects, statuses, finish reasons and telling fragments.
@@ -232,7 +247,8 @@ impl StreamClassifier {
                     if path.is_empty() {
                         self.last_path = full.clone();
                     }
-                    if let (true, Some(status)) = (full.ends_with("status"), v.as_str()) {
+                    // `response/status` or a batch's `status`; not `quasi_status` or `search_status`.
+                    if let (true, Some(status)) = (full.rsplit('/').next() == Some("status"), v.as_str()) {
                         return sig::message_status(status).map(|m| m.verdict(status));
                     }
                     return self.walk(v, &full);
@@ -260,6 +276,31 @@ impl StreamClassifier {
     }
 }
 
+/// Whether a frame carries answer text: a non-empty string appended or set at a `content` path,
+/// a fragment with content, or an OpenAI-like delta. Error objects do not count.
+fn carries_answer_text(value: &Value, last_path: &str) -> bool {
+    let non_empty = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
+    match value {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("error") {
+                return false;
+            }
+            if map.get("content").is_some_and(non_empty) {
+                return true;
+            }
+            if let Some(v) = map.get("v") {
+                let path = map.get("p").and_then(Value::as_str).unwrap_or(if map.contains_key("p") { "" } else { last_path });
+                if path.ends_with("content") && non_empty(v) {
+                    return true;
+                }
+            }
+            map.values().any(|child| (child.is_object() || child.is_array()) && carries_answer_text(child, ""))
+        }
+        Value::Array(items) => items.iter().any(|item| carries_answer_text(item, "")),
+        _ => false,
+    }
+}
+
 fn finish_reason_verdict(reason: &str) -> Verdict {
     match sig::finish_reason(reason) {
         Some(meaning) => meaning.verdict(reason),
@@ -267,19 +308,25 @@ fn finish_reason_verdict(reason: &str) -> Verdict {
     }
 }
 
-/// An error frame: `{"type":"error","content":…,"finish_reason":…}`.
+/// An error frame: `{"type":"error","content":…,"finish_reason":…}` (or a text `code`).
 fn judge_error_object(value: &Value) -> Verdict {
     if let Some(reason) = value.get("finish_reason").and_then(Value::as_str) {
         if let Some(meaning) = sig::finish_reason(reason) {
             return meaning.verdict(reason);
         }
     }
+    if let Some(meaning) = value.get("code").and_then(Value::as_str).and_then(sig::text_code) {
+        return meaning.verdict("");
+    }
     let text = ["content", "msg", "message"].iter().find_map(|k| value.get(*k).and_then(Value::as_str)).unwrap_or("");
     sig::text(text).map_or(Verdict::Unknown, |m| m.verdict(sig::BUSY_TEXT_CODE))
 }
 
-/// `{"code":…,"msg":…}` and `{"code":0,"data":{"biz_code":…,"biz_msg":…}}`.
+/// `{"code":…,"msg":…}` and `{"code":0,"data":{"biz_code":…,"biz_msg":…,"biz_data":…}}`.
 fn judge_envelope(value: &Value) -> Option<Verdict> {
+    if let Some(meaning) = value.get("code").and_then(Value::as_str).and_then(sig::text_code) {
+        return Some(meaning.verdict(""));
+    }
     let code = value.get("code").and_then(Value::as_i64)?;
     if code != 0 {
         if let Some(meaning) = sig::envelope_code(code) {
@@ -294,7 +341,19 @@ fn judge_envelope(value: &Value) -> Option<Verdict> {
         return None;
     }
     let msg = data.get("biz_msg").and_then(Value::as_str).unwrap_or_default();
-    Some(sig::text(msg).map_or_else(|| server_message(msg, biz_code), |m| m.verdict(sig::BUSY_TEXT_CODE)))
+    let meaning = sig::biz_code(biz_code).or_else(|| sig::text(msg));
+    Some(match meaning {
+        Some(Meaning::Muted) => Verdict::Muted { until_s: mute_until(data) },
+        Some(m) => m.verdict(sig::BUSY_TEXT_CODE),
+        None => server_message(msg, biz_code),
+    })
+}
+
+/// `biz_data.mute_until` (seconds since the epoch), where the answer says until when.
+fn mute_until(data: &Value) -> Option<u64> {
+    let biz = data.get("biz_data")?;
+    let until = biz.get("mute_until").or_else(|| biz.get("chat").and_then(|c| c.get("mute_until")))?;
+    until.as_u64().or_else(|| until.as_f64().filter(|s| s.is_finite() && *s > 0.0).map(|s| s as u64))
 }
 
 fn server_message(msg: &str, code: i64) -> Verdict {
@@ -307,10 +366,11 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_start_matches('\u{FEFF}').trim();
     let page_meaning = sig::text(text);
-    if head.status >= 400 || head.status == 202 {
-        // Only a challenge or maintenance page says more than the status itself.
+    if head.status >= 400 || head.status == sig::EDGE_ACCEPTED_STATUS {
+        // Only a challenge, block or maintenance page says more than the status itself.
         return match page_meaning {
-            Some(m @ (Meaning::Cloudflare | Meaning::Maintenance)) => m.verdict(""),
+            Some(m @ (Meaning::Cloudflare | Meaning::HuaweiWaf | Meaning::Maintenance)) => m.verdict(""),
+            _ if head.status == sig::EDGE_ACCEPTED_STATUS => Verdict::Challenge { challenge: ChallengeKind::Cloudfront },
             _ => Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) },
         };
     }
@@ -329,12 +389,11 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     }
 }
 
-/// The server's "retry after" hint in whole seconds, from `Retry-After` (seconds or HTTP date)
-/// or `x-fetch-after-sec`, whichever asks for longer. Clamping belongs to the retry policy.
+/// The server's "retry after" hint in whole seconds, from `Retry-After` (seconds or HTTP date).
+/// `x-fetch-after-sec` is not one: it is the client settings' cache lifetime. Clamping belongs to
+/// the retry policy; a negative or unreadable value is no hint.
 pub fn retry_after_secs(head: &ResponseHead) -> Option<u32> {
-    let from_header = head.retry_after.as_deref().and_then(|v| parse_retry_after(v, head.now_ms));
-    let from_fetch_after = head.fetch_after_sec.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.ceil().min(u32::MAX as f64) as u32);
-    from_header.max(from_fetch_after)
+    head.retry_after.as_deref().and_then(|v| parse_retry_after(v, head.now_ms))
 }
 
 fn parse_retry_after(value: &str, now_ms: u64) -> Option<u32> {

@@ -9,7 +9,7 @@ use crate::diagnose::conflicts::PageHooks;
 use crate::diagnose::history::History;
 use crate::diagnose::view::{self, HubFacts, RetryStatus};
 use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, RetrySummary, Sender, UiMessage, VerdictEvent};
-use crate::retry::{Decision, FailureContext, Policy, StopReason};
+use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
 use crate::verdict::Verdict;
 use crate::watch::{Outcome as WatchOutcome, Watcher};
@@ -54,6 +54,9 @@ pub struct HubState {
     /// Recent times from the page's own JSON requests to their response heads (ms).
     #[serde(default)]
     pub latency_ms: Vec<f64>,
+    /// When a chat tab last showed DeepSeek's own crash screen.
+    #[serde(default)]
+    pub site_crash_at_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +67,7 @@ pub struct TabHooks {
 
 impl Default for HubState {
     fn default() -> Self {
-        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new(), latency_ms: Vec::new() }
+        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new(), latency_ms: Vec::new(), site_crash_at_ms: None }
     }
 }
 
@@ -158,6 +161,7 @@ impl Hub {
                     missing_control: self.state.missing_control,
                     dropped_messages: self.watcher.dropped_messages,
                     latency_ms: &self.state.latency_ms,
+                    site_crash_at_ms: self.state.site_crash_at_ms,
                 };
                 let (view, first_seen) = view::build(&input, &facts);
                 BgUiMessage::BgDiagnosis { view, first_seen }
@@ -197,6 +201,10 @@ impl Hub {
                 if reason == CancelReason::NoControl {
                     self.state.missing_control += 1;
                 }
+                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+            }
+            CsMessage::CsSiteCrashed => {
+                self.state.site_crash_at_ms = Some(now);
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
             CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
@@ -249,8 +257,8 @@ impl Hub {
     fn after_watch(&mut self, watched: WatchOutcome, sender: Sender, random: f64) -> Outcome {
         let mut outcome = Outcome { reply: watched.reply, record: watched.record, ..Outcome::default() };
         let Some(BgMessage::BgVerdict { verdict, stream, route, label, message, message_args, .. }) = outcome.reply.clone() else { return outcome };
-        // Only generation streams drive retries; a JSON route's verdict is explained, never retried.
-        let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { self.policy.decide(&verdict, FailureContext::default(), random) };
+        // Only generation streams drive retries; a JSON route's verdict is explained, never clicked.
+        let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { explain_only(self.policy.decide(&verdict, FailureContext::default(), random)) };
         if let (Some(record), Some(recovered)) = (outcome.record.as_mut(), outcome.recovered.as_ref()) {
             record.after_retries = Some(RetrySummary { attempts: recovered.attempts, waited_ms: recovered.waited_ms });
         }
@@ -297,8 +305,11 @@ impl Hub {
         let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: now, rate_limit_strikes: strikes };
         let mut decision = self.policy.decide(verdict, context, random);
         if !self.settings.auto_retry {
-            if let Decision::Retry { suggestion, .. } = decision {
-                decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion };
+            // Every automatic click, a dropped stream's included, needs the switch on.
+            match decision {
+                Decision::Retry { suggestion, .. } => decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion },
+                Decision::AwaitResume { .. } => decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion: None },
+                Decision::Stop { .. } | Decision::Explain { .. } => {}
             }
         }
         let tab = self.tab(sender.tab_id);
@@ -329,9 +340,10 @@ impl Hub {
             return Outcome { reply: Some(BgMessage::BgRetryStop), ..Outcome::default() };
         };
         let attempt = pending.attempt;
+        let control = Control::for_verdict(&pending.verdict);
         if manual {
             // "Retry now": the user's own request, once; the budget still counts it when it leaves.
-            return Outcome { reply: Some(BgMessage::BgRetryGo { attempt }), persist: true, ..Outcome::default() };
+            return Outcome { reply: Some(BgMessage::BgRetryGo { attempt, control }), persist: true, ..Outcome::default() };
         }
         let mut until = now;
         if pending.due_ms > now + DUE_TOLERANCE_MS {
@@ -342,7 +354,7 @@ impl Hub {
         }
         if until <= now {
             match self.state.budget.ask(&self.budget_config, now) {
-                Grant::Go => return Outcome { reply: Some(BgMessage::BgRetryGo { attempt }), persist: true, ..Outcome::default() },
+                Grant::Go => return Outcome { reply: Some(BgMessage::BgRetryGo { attempt, control }), persist: true, ..Outcome::default() },
                 Grant::Wait { until_ms } => until = until_ms,
             }
         }
@@ -361,6 +373,14 @@ impl Hub {
     /// Tabs whose retry is overdue (the backstop alarm fired): the background pokes them.
     pub fn overdue_tabs(&self, now_ms: f64) -> Vec<i32> {
         self.state.tabs.iter().filter(|t| t.pending.as_ref().is_some_and(|p| p.due_ms + BACKSTOP_SLACK_MS <= now_ms)).map(|t| t.tab_id).collect()
+    }
+}
+
+/// A decision that never leads to a click: what a JSON route's error gets.
+fn explain_only(decision: Decision) -> Decision {
+    match decision {
+        Decision::Retry { suggestion, .. } | Decision::Stop { suggestion, .. } | Decision::Explain { suggestion } => Decision::Explain { suggestion },
+        Decision::AwaitResume { .. } => Decision::Explain { suggestion: None },
     }
 }
 
@@ -401,10 +421,10 @@ mod tests {
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 1_000.0), 0.5);
         let verdict = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 1_000.0), 0.5);
-        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 6, suggestion: None }));
+        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 6, suggestion: None, control: Control::Retry }));
         hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 1_000.0), 0.5);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 3_000 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1 }));
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));
         hub.handle(CsMessage::CsRetryFired, at(1, 6_000.0), 0.5);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 6_100.0), 0.5);
@@ -426,7 +446,7 @@ mod tests {
         let saved = serde_json::to_string(hub.state()).unwrap();
         let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default(), None);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(2, 10_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 50_000 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1 }));
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));
     }
 
     #[test]

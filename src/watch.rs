@@ -99,7 +99,7 @@ impl Watcher {
                 Outcome { reply: Some(BgMessage::BgAck), record: None }
             }
             // Retry messages belong to the hub.
-            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } => self.reject(),
+            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } | CsMessage::CsSiteCrashed => self.reject(),
         }
     }
 
@@ -146,8 +146,9 @@ fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
         status,
         content_type: headers.content_type,
         retry_after: headers.retry_after,
-        fetch_after_sec: headers.fetch_after_sec,
         waf_action: headers.waf_action,
+        cf_mitigated: headers.cf_mitigated,
+        heartbeat_timeout_secs: headers.heartbeat_timeout_secs,
         now_ms: if now_ms.is_finite() && now_ms > 0.0 { now_ms as u64 } else { 0 },
     }
 }
@@ -155,6 +156,10 @@ fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
 /// A JSON route's answer, judged from its status, headers and envelope fields alone.
 fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelope, now_ms: f64) -> Verdict {
     let is_error = |code: Option<i64>| code.is_some_and(|c| c != 0);
+    // `/users/current` of a muted account: not an error envelope, but the user should know.
+    if let Some(until_s) = envelope.mute_until.filter(|until| (*until as f64) * 1000.0 > now_ms) {
+        return Verdict::Muted { until_s: Some(until_s) };
+    }
     if status == 200 && !is_error(envelope.code) && !is_error(envelope.biz_code) {
         // The usual answer: `{"code":0,…,"data":{"biz_code":0,…}}`.
         return Verdict::Ok;
@@ -162,7 +167,7 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
     let body = serde_json::json!({
         "code": envelope.code,
         "msg": envelope.msg,
-        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg },
+        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg, "biz_data": { "mute_until": envelope.mute_until } },
     });
     let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
     classifier.push(body.to_string().as_bytes());

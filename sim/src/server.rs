@@ -212,24 +212,36 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
     }
 }
 
-/// The chat page for one test run: `?run=ID&scenario=NAME_OR_SPEC&transport=fetch|xhr&users=FIXTURE`.
+/// The chat page for one test run:
+/// `?run=ID&scenario=NAME_OR_SPEC&transport=xhr|fetch&users=FIXTURE&control=shape|svg|label&crash_after_ms=N`.
 fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
     let scenario_text = query_param(query, "scenario").unwrap_or_else(|| "ok".into());
     let scenario = match Scenario::named_or_spec(SCENARIOS, &scenario_text) {
         Ok(s) => s,
         Err(e) => return full(StatusCode::BAD_REQUEST, "text/plain", format!("scenario: {e}")),
     };
+    // XHR first: the live page streamed over XMLHttpRequest in September 2026.
     let transport = match query_param(query, "transport").as_deref() {
-        Some("xhr") => "xhr",
-        _ => "fetch",
+        Some("fetch") => "fetch",
+        _ => "xhr",
     };
+    let control = match query_param(query, "control").as_deref() {
+        Some("svg") => "svg",
+        Some("label") => "label",
+        _ => "shape",
+    };
+    let crash_after_ms = query_param(query, "crash_after_ms").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     {
         let mut runs = state.runs.lock().expect("runs lock");
         let entry = runs.entry(run.to_string()).or_default();
         entry.scenario = Some(scenario);
         entry.users = query_param(query, "users");
     }
-    let html = PAGE_HTML.replace("{{RUN}}", &html_escape(run)).replace("{{TRANSPORT}}", transport);
+    let html = PAGE_HTML
+        .replace("{{RUN}}", &html_escape(run))
+        .replace("{{TRANSPORT}}", transport)
+        .replace("{{CONTROL}}", control)
+        .replace("{{CRASH_AFTER_MS}}", &crash_after_ms.to_string());
     let mut response = full(StatusCode::OK, "text/html; charset=utf-8", html);
     response.headers_mut().insert("content-security-policy", PAGE_CSP.parse().expect("static CSP"));
     response

@@ -76,7 +76,12 @@ pub struct HubFacts<'a> {
     pub history: &'a History,
     pub missing_control: u32,
     pub dropped_messages: u32,
+    /// When a chat tab last showed DeepSeek's own crash screen (it blames extensions).
+    pub site_crash_at_ms: Option<f64>,
 }
+
+/// A crash screen older than this no longer leads the popup.
+const SITE_CRASH_FRESH_MS: f64 = 60.0 * 60.0 * 1000.0;
 
 pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) {
     let mut findings = Vec::new();
@@ -104,6 +109,10 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
     if facts.page_hooks.iter().any(|h| h.login_token == Some(false)) {
         findings.insert(0, Finding { id: "login-missing".into(), likelihood: Likelihood::Likely, title: "findingNoLogin".into(), args: vec![], why: "whyNoLogin".into(), actions: vec![Action::HardRefresh] });
     }
+    let site_crash = facts.site_crash_at_ms.is_some_and(|at| input.now_ms - at < SITE_CRASH_FRESH_MS);
+    if site_crash {
+        findings.insert(0, Finding { id: "site-crash".into(), likelihood: Likelihood::Likely, title: "findingSiteCrash".into(), args: vec![], why: "whySiteCrash".into(), actions: vec![Action::CheckExtensions] });
+    }
     let unknown = input.recent.iter().filter(|e| e.verdict == Verdict::Unknown).count();
     if facts.missing_control > 0 || unknown >= 3 {
         findings.insert(0, Finding {
@@ -123,6 +132,7 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
         os: &input.os,
         status_incident: input.status_incident,
         latency: connection::summarise(facts.latency_ms),
+        site_crash,
     });
     let glance = glance(input, facts, &findings);
     let report = report(input, facts, &findings, &fixes);
@@ -202,7 +212,7 @@ mod tests {
         };
         let history = History::default();
         let hooks = PageHooks { login_token: Some(false), ..PageHooks::default() };
-        let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0 };
+        let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0, site_crash_at_ms: None };
         let (view, first_seen) = build(&input, &facts);
         assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "statusBusy".into(), args: vec![] });
         assert_eq!(view.findings[0].id, "login-missing");
