@@ -10,6 +10,7 @@ const STATE_KEY = "hubState";
 const HISTORY_KEY = "busyHistory";
 const SETTINGS_KEY = "settings";
 const BACKSTOP_ALARM = "retry-backstop";
+const SILENCE_ALARM = "stream-silence";
 const BADGES = { waiting: ["…", "#b45309"], recovered: ["✓", "#047857"], problem: ["!", "#b91c1c"] };
 
 // Listeners are registered synchronously below; the core is awaited inside them. Its state lives
@@ -56,6 +57,7 @@ async function applyOutcome(c, outcome, tabId) {
   if (outcome.persist) write(() => api.storage.session.set({ [STATE_KEY]: c.state() }));
   if (outcome.history_changed) write(() => api.storage.local.set({ [HISTORY_KEY]: c.history() }));
   if (outcome.alarm_at_ms) api.alarms.create(BACKSTOP_ALARM, { when: outcome.alarm_at_ms });
+  if (outcome.silence_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: outcome.silence_check_at_ms });
   if (outcome.recovered) announceRecovery(c, outcome.recovered);
   const reply = outcome.reply;
   if (reply && reply.type === "bg_verdict") {
@@ -89,10 +91,20 @@ api.storage.onChanged.addListener((changes, area) => {
 
 // Backstop for a countdown whose page timer did not fire: poke the tabs whose retry is overdue.
 api.alarms.onAlarm.addListener((alarm) => {
-  if (alarm.name !== BACKSTOP_ALARM) return;
-  core.then((c) => {
-    for (const tabId of c.overdueTabs(Date.now())) api.tabs.sendMessage(tabId, { type: "bg_retry_poke" }).catch(() => {});
-  });
+  if (alarm.name === BACKSTOP_ALARM) {
+    core.then((c) => {
+      for (const tabId of c.overdueTabs(Date.now())) api.tabs.sendMessage(tabId, { type: "bg_retry_poke" }).catch(() => {});
+    });
+  }
+  // Streams that went silent past the server's heartbeat limit: the core names them dead.
+  if (alarm.name === SILENCE_ALARM) {
+    core.then(async (c) => {
+      for (const { tab_id: tabId, outcome } of c.stalled(Date.now())) {
+        await applyOutcome(c, outcome, tabId);
+        if (outcome.reply) api.tabs.sendMessage(tabId, outcome.reply).catch(() => {});
+      }
+    });
+  }
 });
 
 api.tabs.onRemoved.addListener((tabId) => {

@@ -403,7 +403,9 @@
   }
 
   // The background's backstop: a countdown whose timer did not fire (a throttled hidden tab).
+  // And a verdict found without a message from this tab (a stream that went silent).
   api.runtime.onMessage.addListener((message) => {
     if (message && message.type === "bg_retry_poke" && countdown && !countdown.paused) onDue();
+    if (message && message.type === "bg_verdict") onReply(message);
   });
 })();

@@ -4,7 +4,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::diagnose::history::History;
-use crate::hub::{Hub, HubState};
+use crate::hub::{Hub, HubState, Outcome};
 use crate::protocol::{CsMessage, Sender, UiMessage};
 use crate::settings::Settings;
 
@@ -14,6 +14,19 @@ fn to_js<T: Serialize>(value: &T) -> JsValue {
 
 fn set(target: &js_sys::Object, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(target, &key.into(), value);
+}
+
+/// `{reply, record, persist, recovered, alarm_at_ms, history_changed, silence_check_at_ms}`.
+fn outcome_to_js(outcome: &Outcome) -> JsValue {
+    let result = js_sys::Object::new();
+    set(&result, "reply", &to_js(&outcome.reply));
+    set(&result, "record", &to_js(&outcome.record));
+    set(&result, "persist", &outcome.persist.into());
+    set(&result, "recovered", &to_js(&outcome.recovered));
+    set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
+    set(&result, "history_changed", &outcome.history_changed.into());
+    set(&result, "silence_check_at_ms", &to_js(&outcome.silence_check_at_ms));
+    result.into()
 }
 
 /// The background's core. One instance lives as long as the background does; its state is
@@ -41,14 +54,20 @@ impl Core {
             (Ok(message), Ok(sender)) => self.hub.handle(message, sender, js_sys::Math::random()),
             _ => self.hub.reject(),
         };
-        let result = js_sys::Object::new();
-        set(&result, "reply", &to_js(&outcome.reply));
-        set(&result, "record", &to_js(&outcome.record));
-        set(&result, "persist", &outcome.persist.into());
-        set(&result, "recovered", &to_js(&outcome.recovered));
-        set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
-        set(&result, "history_changed", &outcome.history_changed.into());
-        result.into()
+        outcome_to_js(&outcome)
+    }
+
+    /// The silence check fired: `[{tab_id, outcome}]` for each stream found dead, whose reply the
+    /// background sends to that tab unasked.
+    pub fn stalled(&mut self, now_ms: f64) -> JsValue {
+        let list = js_sys::Array::new();
+        for (tab_id, outcome) in self.hub.stalled(now_ms) {
+            let item = js_sys::Object::new();
+            set(&item, "tab_id", &tab_id.into());
+            set(&item, "outcome", &outcome_to_js(&outcome));
+            list.push(&item);
+        }
+        list.into()
     }
 
     /// Handles a message from the popup or options page; `null` if malformed.

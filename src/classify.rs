@@ -9,6 +9,13 @@ use crate::signatures::{self as sig, Meaning};
 use crate::sse::{Limits, SseItem, SseParser};
 use crate::verdict::{ChallengeKind, Verdict};
 
+/// Without `x-ds-sse-heartbeat-timeout-secs`, a stream silent this long is dead: the client's own
+/// `completion_timeout_ms` (60 s, client settings) plus slack.
+pub const DEFAULT_SILENCE_LIMIT_MS: f64 = 90_000.0;
+/// Slack over the server's heartbeat time-out, and the bounds of any limit read from the wire.
+pub const SILENCE_SLACK_MS: f64 = 15_000.0;
+pub const SILENCE_LIMIT_RANGE_MS: (f64, f64) = (20_000.0, 600_000.0);
+
 /// A raw (non-SSE) body is kept up to this size; envelopes and challenge pages are far smaller.
 pub const MAX_RAW_BODY: usize = 64 * 1024;
 
@@ -91,6 +98,13 @@ impl StreamClassifier {
 
     pub fn verdict(&self) -> Option<&Verdict> {
         self.verdict.as_ref()
+    }
+
+    /// How long this stream may sit without a byte (heartbeats included) before it counts as dead.
+    pub fn silence_limit_ms(&self) -> f64 {
+        let from_header = self.head.heartbeat_timeout_secs.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0);
+        let (lo, hi) = SILENCE_LIMIT_RANGE_MS;
+        from_header.map_or(DEFAULT_SILENCE_LIMIT_MS, |secs| (secs * 1000.0 + SILENCE_SLACK_MS).clamp(lo, hi))
     }
 
     /// Bytes held between calls (bounded).

@@ -89,6 +89,8 @@ pub struct Outcome {
     pub alarm_at_ms: Option<f64>,
     /// The busy-by-hour history changed (persist it in local storage).
     pub history_changed: bool,
+    /// Check for dead (silent) streams at this time (`Hub::stalled`).
+    pub silence_check_at_ms: Option<f64>,
 }
 
 pub struct Hub {
@@ -232,6 +234,7 @@ impl Hub {
                 }
                 let mut outcome = self.after_watch(watched, sender, random);
                 outcome.persist |= persist;
+                outcome.silence_check_at_ms = self.watcher.next_silence_deadline();
                 outcome
             }
         }
@@ -370,6 +373,22 @@ impl Hub {
         }
     }
 
+    /// Streams silent past their limit (the silence check fired): for each, the tab and what to
+    /// send it unasked, with the usual record and persistence.
+    pub fn stalled(&mut self, now_ms: f64) -> Vec<(i32, Outcome)> {
+        let found = self.watcher.stalled(now_ms);
+        let mut outcomes: Vec<(i32, Outcome)> = found.into_iter().map(|(sender, watched)| (sender.tab_id, self.after_watch(watched, sender, 0.5))).collect();
+        let next = self.watcher.next_silence_deadline();
+        for (_, outcome) in &mut outcomes {
+            outcome.silence_check_at_ms = next;
+        }
+        outcomes
+    }
+
+    pub fn next_silence_check(&self) -> Option<f64> {
+        self.watcher.next_silence_deadline()
+    }
+
     /// Tabs whose retry is overdue (the backstop alarm fired): the background pokes them.
     pub fn overdue_tabs(&self, now_ms: f64) -> Vec<i32> {
         self.state.tabs.iter().filter(|t| t.pending.as_ref().is_some_and(|p| p.due_ms + BACKSTOP_SLACK_MS <= now_ms)).map(|t| t.tab_id).collect()
@@ -470,6 +489,75 @@ mod tests {
         let good = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 3, "auto_retry": false}) });
         assert!(matches!(good, BgUiMessage::BgSettings { saved: true, .. }));
         assert_eq!(hub.settings().max_attempts, 3);
+    }
+
+    #[test]
+    fn a_silent_stream_is_declared_dead_after_the_servers_heartbeat_limit() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), heartbeat_timeout_secs: Some("60".into()), ..Default::default() };
+        let opened = hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.5);
+        assert_eq!(opened.silence_check_at_ms, Some(75_000.0), "60 s from the header plus 15 s slack");
+        let beat = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: ": \n\n".into() }, at(1, 50_000.0), 0.5);
+        assert_eq!(beat.silence_check_at_ms, Some(125_000.0), "a heartbeat keeps it alive");
+        assert!(hub.stalled(100_000.0).is_empty());
+        let dead = hub.stalled(125_000.0);
+        assert_eq!(dead.len(), 1);
+        assert!(matches!(decision_of(&dead[0].1), Some(Decision::Explain { .. })), "never clicked: the page still waits on it");
+        assert_eq!(dead[0].1.record.as_ref().map(|r| r.label.as_str()), Some("stalled"));
+        assert!(hub.stalled(500_000.0).is_empty(), "reported once");
+        assert_eq!(hub.next_silence_check(), None);
+    }
+
+    #[test]
+    fn a_dropped_stream_obeys_the_switch_the_cap_and_is_regenerated_once_at_most() {
+        let dropped = "data: {\"v\":\"Hel\",\"p\":\"response/fragments/0/content\",\"o\":\"APPEND\"}\n\n";
+        let mut off = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        off.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() }, at(1, 0.0), 0.5);
+        off.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
+        let end = off.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
+        assert!(matches!(decision_of(&end), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{end:?}");
+        assert_eq!(off.handle(CsMessage::CsRetryDue { manual: false }, at(1, 20_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+
+        let mut on = Hub::new(None, Settings::default(), None);
+        on.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() }, at(1, 0.0), 0.5);
+        on.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
+        let first = on.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
+        assert!(matches!(decision_of(&first), Some(Decision::AwaitResume { .. })));
+        assert!(matches!(on.handle(CsMessage::CsRetryDue { manual: false }, at(1, 16_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { .. })));
+        on.handle(CsMessage::CsRetryFired, at(1, 16_000.0), 0.5);
+        // The regenerated answer ends without its marker again (say the site changed it): no second click.
+        on.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 16_500.0), 0.5);
+        on.handle(CsMessage::CsStreamBytes { stream: 2, bytes: dropped.into() }, at(1, 17_000.0), 0.5);
+        let second = on.handle(CsMessage::CsStreamEnd { stream: 2, end: EndKind::Complete }, at(1, 17_000.0), 0.5);
+        assert!(matches!(decision_of(&second), Some(Decision::Stop { reason: StopReason::AttemptCap, .. })), "{second:?}");
+    }
+
+    #[test]
+    fn a_json_routes_error_never_leads_to_a_click() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let message = CsMessage::CsJsonResponse {
+            route: "/api/v0/chat/create_pow_challenge".into(),
+            transport: Transport::Xhr,
+            status: 503,
+            headers: SelectedHeaders::default(),
+            envelope: crate::protocol::Envelope::default(),
+            elapsed_ms: None,
+        };
+        let out = hub.handle(message, at(1, 0.0), 0.5);
+        assert!(matches!(decision_of(&out), Some(Decision::Explain { .. })), "{out:?}");
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+    }
+
+    #[test]
+    fn a_cut_answer_waits_for_the_pages_auto_resume_then_presses_continue() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.0);
+        let cut = "data: {\"p\":\"response/status\",\"o\":\"SET\",\"v\":\"INCOMPLETE\"}\n\n";
+        let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: cut.into() }, at(1, 0.0), 0.0);
+        assert!(matches!(decision_of(&out), Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 5_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Continue }));
     }
 
     #[test]

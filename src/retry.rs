@@ -167,6 +167,8 @@ impl Policy {
             Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf | ChallengeKind::Cloudfront } => Decision::Explain { suggestion: Some(Suggestion::CheckNetwork) },
             Verdict::TooLong | Verdict::ContextFull | Verdict::MessageLimit => Decision::Explain { suggestion: Some(Suggestion::NewChat) },
             Verdict::UnsupportedClient => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
+            // The page still waits on a dead stream: no control to press yet; say so.
+            Verdict::Stalled { .. } => Decision::Explain { suggestion: None },
             Verdict::Ok
             | Verdict::Muted { .. }
             | Verdict::PowRejected

@@ -29,6 +29,9 @@ pub enum Verdict {
     UnsupportedClient,
     /// The account is muted (`biz_code` 5), until `until_s` (seconds since the epoch) when known.
     Muted { until_s: Option<u64> },
+    /// Nothing arrived for `silent_s` seconds, longer than the server lets a live stream sit silent
+    /// (`x-ds-sse-heartbeat-timeout-secs`): the stream is dead though the page still waits.
+    Stalled { silent_s: u32 },
     HttpError { status: u16, retry_after_secs: Option<u32> },
     ServerMessage { msg: String },
     Unknown,
@@ -68,6 +71,7 @@ impl Verdict {
             Verdict::MessageLimit => "message_limit",
             Verdict::UnsupportedClient => "unsupported_client",
             Verdict::Muted { .. } => "muted",
+            Verdict::Stalled { .. } => "stalled",
             Verdict::HttpError { .. } => "http_error",
             Verdict::ServerMessage { .. } => "server_message",
             Verdict::Unknown => "unknown",
@@ -106,6 +110,7 @@ impl Verdict {
             Verdict::UnsupportedClient => "statusUnsupportedClient",
             Verdict::Muted { until_s: Some(until) } => return ("statusMutedUntil", vec![utc_minute(*until)]),
             Verdict::Muted { until_s: None } => "statusMuted",
+            Verdict::Stalled { silent_s } => return ("statusStalled", vec![silent_s.to_string()]),
             Verdict::HttpError { status, .. } => return ("statusHttpError", vec![status.to_string()]),
             Verdict::ServerMessage { msg } => return ("statusServerMessage", vec![msg.clone()]),
             Verdict::Unknown => "statusUnknown",

@@ -12,6 +12,10 @@ struct Stream {
     transport: Transport,
     classifier: StreamClassifier,
     reported: bool,
+    /// When the last byte (or the head) arrived, for the silence check.
+    last_activity_ms: f64,
+    /// Who opened it: a verdict found later by the silence check is reported as theirs.
+    opener: Sender,
 }
 
 /// What the background should do after a message.
@@ -61,7 +65,7 @@ impl Watcher {
                 }
                 let classifier = StreamClassifier::new(head(status, headers, sender.now_ms));
                 let key = (sender.tab_id, sender.frame_id, stream);
-                self.streams.insert(key, Stream { route, transport, classifier, reported: false });
+                self.streams.insert(key, Stream { route, transport, classifier, reported: false, last_activity_ms: sender.now_ms, opener: sender });
                 let decided = self.streams.get(&key).and_then(|s| s.classifier.verdict().cloned());
                 self.report(key, decided, sender)
             }
@@ -69,6 +73,7 @@ impl Watcher {
                 let key = (sender.tab_id, sender.frame_id, stream);
                 let Some(raw) = latin1_bytes(&bytes) else { return self.reject() };
                 let Some(state) = self.streams.get_mut(&key) else { return Outcome::default() };
+                state.last_activity_ms = state.last_activity_ms.max(sender.now_ms);
                 let decided = state.classifier.push(&raw);
                 self.report(key, decided, sender)
             }
@@ -101,6 +106,29 @@ impl Watcher {
             // Retry messages belong to the hub.
             CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } | CsMessage::CsSiteCrashed => self.reject(),
         }
+    }
+
+    /// When the next open, undecided stream would count as dead if nothing arrives before then.
+    pub fn next_silence_deadline(&self) -> Option<f64> {
+        self.streams.values().filter(|s| !s.reported).map(|s| s.last_activity_ms + s.classifier.silence_limit_ms()).min_by(f64::total_cmp)
+    }
+
+    /// Undecided streams silent past their limit at `now_ms`: each gets its `Stalled` verdict once.
+    /// Returns the tab of each with what to tell it.
+    pub fn stalled(&mut self, now_ms: f64) -> Vec<(Sender, Outcome)> {
+        let dead: Vec<((i32, i32, u32), f64, Sender)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| !s.reported && now_ms - s.last_activity_ms >= s.classifier.silence_limit_ms())
+            .map(|(key, s)| (*key, now_ms - s.last_activity_ms, s.opener))
+            .collect();
+        dead.into_iter()
+            .map(|(key, silent_ms, opener)| {
+                let sender = Sender { now_ms, ..opener };
+                let verdict = Verdict::Stalled { silent_s: (silent_ms / 1000.0).round().clamp(0.0, u32::MAX as f64) as u32 };
+                (sender, self.report(key, Some(verdict), sender))
+            })
+            .collect()
     }
 
     /// A tab navigated or closed: its open streams will never end.

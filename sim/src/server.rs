@@ -199,7 +199,12 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
                 let fixture = entry.scenario.as_ref().map_or("gen3_ok", |s| s.fixture_for(attempt)).to_string();
                 (fixture, attempt)
             };
-            (serve_fixture(state, &fixture), Some(attempt), Some(fixture))
+            // `name@hang`: after its last frame the response stays open, silent (a dead stream).
+            let (name, hang) = match fixture.strip_suffix("@hang") {
+                Some(name) => (name.to_string(), true),
+                None => (fixture.clone(), false),
+            };
+            (serve(state, &name, hang), Some(attempt), Some(fixture))
         }
         (&Method::GET, "/api/v0/users/current") => {
             let fixture = state.runs.lock().expect("runs lock").get(run).and_then(|r| r.users.clone()).unwrap_or_else(|| "route_users_current_ok".into());
@@ -248,6 +253,13 @@ fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
 }
 
 fn serve_fixture(state: &State, name: &str) -> Response<Body> {
+    serve(state, name, false)
+}
+
+/// How long a hanging response stays open after its last frame.
+const HANG: Duration = Duration::from_secs(600);
+
+fn serve(state: &State, name: &str, hang: bool) -> Response<Body> {
     let fixture = match Fixture::load(&state.options.fixtures, name) {
         Ok(f) => f,
         Err(e) => return full(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e),
@@ -255,7 +267,12 @@ fn serve_fixture(state: &State, name: &str) -> Response<Body> {
     let frames = fixture.frames();
     let delay = Duration::from_millis(state.options.frame_delay_ms);
     let stream = futures_util::stream::unfold((frames.into_iter(), true), move |(mut frames, first)| async move {
-        let frame = frames.next()?;
+        let Some(frame) = frames.next() else {
+            if hang {
+                tokio::time::sleep(HANG).await;
+            }
+            return None;
+        };
         if !first {
             tokio::time::sleep(delay).await;
         }

@@ -15,8 +15,9 @@ const answerDone = (page) => page.waitForFunction(() => document.querySelector("
 for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", launchFirefox]]) {
   // The live page puts the id on a shape inside the icon's svg ("shape", the simulator's default);
   // older pages put it on the svg itself; an aria-label form is kept in the locator table too.
-  for (const control of ["shape", "svg", "label"]) {
-    test(`${browserName}: the retry control with the id on the ${control} is found in the last answer and pressed once`, () => withBrowser(launch, {}, async ({ sim, session }) => {
+  const FORMS = { shape: "its id on a shape inside the svg (live site)", svg: "its id on the svg", label: "an aria-label only" };
+  for (const [control, form] of Object.entries(FORMS)) {
+    test(`${browserName}: the retry control with ${form} is found in the last answer and pressed once`, () => withBrowser(launch, {}, async ({ sim, session }) => {
       const run = newRun(`control-${control}`);
       const { page, errors } = await openChat(session, { run, scenario: "busy_once_then_ok", control });
       await sendMessage(page);
@@ -64,6 +65,20 @@ for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", l
     assert.equal(shown?.state, "explained");
     await new Promise((r) => setTimeout(r, 7000)); // longer than any first busy delay (6 s)
     assert.equal((await generations(sim, run)).length, 1);
+  }));
+
+  test(`${browserName}: a stream silent past the server's heartbeat limit is declared dead, never clicked`, () => withBrowser(launch, {}, async ({ sim, session }) => {
+    const run = newRun("stalled");
+    const { page } = await openChat(session, { run, scenario: "gen3_partial_heartbeat_5s@hang" });
+    await sendMessage(page);
+    // The header says 5 s; the core's floor is 20 s (src/classify.rs SILENCE_LIMIT_RANGE_MS).
+    const shown = await waitForBanner(page, (b) => b.verdict === "stalled" && !b.hidden, 40000);
+    assert.equal(shown?.state, "explained", JSON.stringify(shown));
+    assert.match(shown.text, /No part of the answer arrived for \d+ s/);
+    const list = await generations(sim, run);
+    assert.equal(list.length, 1, "no click on a page that still waits");
+    const silentFor = Date.now() - list[0].at_ms;
+    assert.ok(silentFor >= 20000, `declared dead after ${silentFor} ms`);
   }));
 }
 
