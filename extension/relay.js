@@ -128,6 +128,8 @@
   }
   function announce() { window.dispatchEvent(new Event("unbusy:relay-ready")); }
   window.addEventListener("unbusy:hook-port", onPort, true);
+  // A new document: whatever the background had pending for this tab belonged to the old one.
+  if (window === window.top) send({ type: "cs_page_loaded" });
   window.addEventListener("unbusy:hook-ready", announce, true);
   announce();
 
@@ -138,6 +140,8 @@
     check_network: "suggestCheckNetwork",
   };
   const STOP_KEYS = { attempt_cap: "bannerAttemptCap", deadline: "bannerDeadline", auto_retry_off: "bannerAutoRetryOff" };
+  // The conversation a countdown belongs to: the page's own address (the app changes it in place).
+  const conversationNow = () => location.pathname;
   // Where the page's own controls are. Only the last assistant message of the conversation is
   // searched: a control elsewhere belongs to another answer. Each entry says where it was seen; when
   // none matches, Unbusy says "not found" (the self-check) and never guesses. Class names are hashed
@@ -238,8 +242,15 @@
     confirmTimer = null;
   }
 
+  // Another conversation on screen (in-app navigation): the control there belongs to another answer.
+  function leftConversation() {
+    if (!countdown || countdown.conversation === conversationNow()) return false;
+    cancel("navigated", "bannerNavigated");
+    return true;
+  }
+
   function renderCountdown() {
-    if (!countdown || !banner) return;
+    if (!countdown || !banner || leftConversation()) return;
     const left = countdown.paused ? countdown.remaining : Math.max(0, countdown.dueAt - Date.now());
     const seconds = Math.ceil(left / 1000);
     const key = countdown.resume ? "bannerAwaitResume" : countdown.control === "continue" ? "bannerContinueIn" : "bannerRetryIn";
@@ -249,7 +260,7 @@
 
   function startCountdown(ms, fields) {
     stopTimers();
-    countdown = { ...countdown, ...fields, dueAt: Date.now() + ms, remaining: ms, paused: false };
+    countdown = { conversation: conversationNow(), ...countdown, ...fields, dueAt: Date.now() + ms, remaining: ms, paused: false };
     show({ state: "waiting", detail: "" });
     if (countdown.pauseHidden && document.hidden) pauseCountdown();
     else countdown.timer = setTimeout(onDue, ms);
@@ -263,6 +274,8 @@
     countdown.remaining = Math.max(0, countdown.dueAt - Date.now());
     countdown.paused = true;
   }
+
+  window.addEventListener("popstate", () => leftConversation());
 
   document.addEventListener("visibilitychange", () => {
     if (!countdown || !countdown.pauseHidden) return;
@@ -317,6 +330,7 @@
   }
 
   function fire(controlKind) {
+    if (leftConversation()) return;
     stopTimers();
     const control = locateControl(controlKind);
     if (!control) {

@@ -205,6 +205,16 @@ impl Hub {
                 }
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
+            CsMessage::CsPageLoaded => {
+                // A reload ends the countdown and the old document's streams; only the top frame counts.
+                if sender.frame_id == 0 {
+                    self.watcher.forget_tab(sender.tab_id);
+                    let tab = self.tab(sender.tab_id);
+                    tab.pending = None;
+                    tab.fired_at_ms = None;
+                }
+                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+            }
             CsMessage::CsSiteCrashed => {
                 self.state.site_crash_at_ms = Some(now);
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
@@ -558,6 +568,17 @@ mod tests {
         let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: cut.into() }, at(1, 0.0), 0.0);
         assert!(matches!(decision_of(&out), Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 5_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Continue }));
+    }
+
+    #[test]
+    fn a_reload_ends_the_countdown() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.0);
+        hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
+        hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        assert!(hub.overdue_tabs(100_000.0).is_empty());
     }
 
     #[test]

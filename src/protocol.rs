@@ -104,6 +104,8 @@ pub enum CsMessage {
     CsRetryFired,
     /// The countdown was abandoned.
     CsRetryCancel { reason: CancelReason },
+    /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
+    CsPageLoaded,
     /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
     CsSiteCrashed,
     /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).
@@ -128,6 +130,9 @@ pub enum CancelReason {
     NoControl,
     /// The control was pressed but no new generation request followed.
     Unconfirmed,
+    /// The page moved to another conversation before the click was due: the control on screen
+    /// belongs to another answer.
+    Navigated,
 }
 
 /// From the extension's own pages (popup, options).

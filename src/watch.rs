@@ -104,7 +104,7 @@ impl Watcher {
                 Outcome { reply: Some(BgMessage::BgAck), record: None }
             }
             // Retry messages belong to the hub.
-            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } | CsMessage::CsSiteCrashed => self.reject(),
+            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } | CsMessage::CsSiteCrashed | CsMessage::CsPageLoaded => self.reject(),
         }
     }
 

@@ -233,6 +233,12 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   generate(messages.appendChild(element("div", "msg ds-message")), "/api/v0/chat/completion", 1);
 });
 
+// Like the app: a new chat changes the address in place (no page load) and empties the list.
+document.getElementById("new-chat").addEventListener("click", () => {
+  history.pushState({}, "", `/a/chat/s/${Math.random().toString(36).slice(2, 10)}${location.search}`);
+  messages.replaceChildren();
+});
+
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) {
     event.preventDefault();

@@ -180,6 +180,8 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
         && ["completion", "regenerate", "continue", "edit_message", "resume_stream"].iter().any(|r| path.ends_with(r));
     match (method, path) {
         (&Method::GET, "/") => (chat_page(state, query, run), None, None),
+        // A conversation's own address (the app moves there in place; a reload loads it).
+        (&Method::GET, _) if path.starts_with("/a/chat/s/") => (chat_page(state, query, run), None, None),
         (&Method::GET, "/static/chat.js") => (full(StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS), None, None),
         (&Method::GET, "/static/chat.css") => (full(StatusCode::OK, "text/css; charset=utf-8", PAGE_CSS), None, None),
         (&Method::GET, "/favicon.ico") => (full(StatusCode::NO_CONTENT, "image/x-icon", ""), None, None),
