@@ -190,11 +190,7 @@ impl SseParser {
             "event" => self.event_type = value.to_string(),
             "data" => self.add_data(value),
             "id" if value.len() <= MAX_ID && !value.contains('\0') => self.id = Some(value.to_string()),
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    self.retry_ms = value.parse().ok();
-                }
-            }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => self.retry_ms = value.parse().ok(),
             _ => {}
         }
     }
