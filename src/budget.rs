@@ -61,6 +61,18 @@ impl Budget {
     pub fn note_request(&mut self, config: &BudgetConfig, now_ms: f64) {
         self.refill(config, now_ms);
         self.recent_requests.push(now_ms);
+        self.keep_newest_requests(config);
+    }
+
+    /// `ask` only needs the newest `site_limit_per_minute` times: a page opening streams in a loop
+    /// must not grow this list.
+    fn keep_newest_requests(&mut self, config: &BudgetConfig) {
+        let keep = config.site_limit_per_minute.max(1);
+        if self.recent_requests.len() > keep {
+            self.recent_requests.sort_by(f64::total_cmp);
+            let excess = self.recent_requests.len() - keep;
+            self.recent_requests.drain(..excess);
+        }
     }
 
     /// The whole browser holds off until `until_ms` (the site said "too fast").
@@ -120,6 +132,18 @@ mod tests {
     }
 
     #[test]
+    fn a_request_flood_keeps_the_list_short_and_the_same_answer() {
+        let config = BudgetConfig::default();
+        let mut budget = Budget::new(&config, 0.0);
+        for i in 0..10_000 {
+            budget.note_request(&config, f64::from(i) * 5.0);
+        }
+        assert_eq!(budget.recent_requests.len(), config.site_limit_per_minute);
+        // Retries wait until only 3 requests remain in the window: the 4th newest (49 980 ms) has left.
+        assert_eq!(budget.ask(&config, 50_000.0), Grant::Wait { until_ms: 109_980.0 });
+    }
+
+    #[test]
     fn cool_down_holds() {
         let config = BudgetConfig::default();
         let mut budget = Budget::new(&config, 0.0);
@@ -151,6 +175,7 @@ mod tests {
                 }
                 prop_assert!(budget.tokens >= 0.0);
                 prop_assert!(budget.recent_requests.len() <= requests.len());
+                prop_assert!(budget.recent_requests.len() <= config.site_limit_per_minute);
             }
         }
     }
