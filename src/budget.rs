@@ -75,6 +75,20 @@ impl Budget {
         }
     }
 
+    /// Range-checks a restored budget against the clock: no time in the future (a cool-down no
+    /// later than `now_ms + max_wait_ms`, the policy's longest wait), nothing non-finite, tokens
+    /// within the bucket, the request list as short as `note_request` keeps it.
+    pub fn sanitize(&mut self, config: &BudgetConfig, now_ms: f64, max_wait_ms: f64) {
+        let past = |t: f64| if t.is_finite() { t.min(now_ms) } else { now_ms };
+        self.tokens = if self.tokens.is_finite() { self.tokens.clamp(0.0, config.capacity) } else { 0.0 };
+        self.updated_ms = past(self.updated_ms);
+        self.cooldown_until_ms = if self.cooldown_until_ms.is_nan() { 0.0 } else { self.cooldown_until_ms.min(now_ms + max_wait_ms) };
+        self.recent_requests.retain(|t| t.is_finite());
+        self.recent_requests.iter_mut().for_each(|t| *t = t.min(now_ms));
+        self.keep_newest_requests(config);
+        self.last_grant_ms = self.last_grant_ms.filter(|t| t.is_finite()).map(past);
+    }
+
     /// The whole browser holds off until `until_ms` (the site said "too fast").
     pub fn cool_down(&mut self, until_ms: f64) {
         self.cooldown_until_ms = self.cooldown_until_ms.max(until_ms);
