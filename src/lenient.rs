@@ -23,7 +23,7 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
     let fits = |name: &str, candidate: Value| {
         let mut trial = defaults.clone();
         trial.insert(name.to_string(), candidate);
-        T::deserialize(Value::Object(trial)).is_ok()
+        T::deserialize(&Value::Object(trial)).is_ok()
     };
     let mut merged = defaults.clone();
     for (name, value) in fields.iter().filter(|(name, _)| defaults.contains_key(*name)) {
@@ -45,7 +45,8 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
             merged.insert(name.clone(), kept);
         }
     }
-    T::deserialize(Value::Object(merged)).unwrap_or_default()
+    // Always from `&Value`: each other deserializer type would add a copy of every reader to the WASM.
+    T::deserialize(&Value::Object(merged)).unwrap_or_default()
 }
 
 /// `#[serde(deserialize_with = "lenient::deserialize")]`: `field_by_field` inside a strict message.
