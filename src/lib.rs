@@ -4,6 +4,10 @@
 pub mod budget;
 pub mod classify;
 pub mod diagnose;
+/// The fuzz targets' invariants, shared with `tests/fuzz_replay.rs`; not part of the extension.
+#[doc(hidden)]
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzzing;
 pub mod hub;
 pub mod lenient;
 pub mod protocol;
