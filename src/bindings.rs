@@ -14,9 +14,14 @@ fn to_js<T: Serialize>(value: &T) -> JsValue {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }
 
-/// A stored value as JSON (`Null` if absent or not representable), to be read field by field.
+/// A JavaScript value as JSON (`Null` if absent or not representable). Every value is read
+/// through JSON, so the WASM holds one reader per type (see `lenient`).
 fn stored(value: JsValue) -> serde_json::Value {
     serde_wasm_bindgen::from_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Option<T> {
+    serde_json::from_value(stored(value)).ok()
 }
 
 /// Whether a relay message carries more body bytes than any chunk may (one char per byte):
@@ -52,8 +57,8 @@ impl Core {
         let outcome = if oversized_chunk(&message) {
             self.hub.refuse(DropReason::OversizedChunk)
         } else {
-            match (serde_wasm_bindgen::from_value::<CsMessage>(message), serde_wasm_bindgen::from_value::<Sender>(sender)) {
-                (Ok(message), Ok(sender)) => self.hub.handle(message, sender, js_sys::Math::random()),
+            match (from_js::<CsMessage>(message), from_js::<Sender>(sender)) {
+                (Some(message), Some(sender)) => self.hub.handle(message, sender, js_sys::Math::random()),
                 _ => self.hub.reject(),
             }
         };
@@ -70,9 +75,9 @@ impl Core {
     /// Handles a message from the popup or options page; `null` if malformed.
     #[wasm_bindgen(js_name = handleUi)]
     pub fn handle_ui(&mut self, message: JsValue) -> JsValue {
-        match serde_wasm_bindgen::from_value::<UiMessage>(message) {
-            Ok(message) => to_js(&self.hub.handle_ui(message)),
-            Err(_) => JsValue::NULL,
+        match from_js::<UiMessage>(message) {
+            Some(message) => to_js(&self.hub.handle_ui(message)),
+            None => JsValue::NULL,
         }
     }
 

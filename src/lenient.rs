@@ -1,6 +1,9 @@
 //! Reading what was stored by another version of Unbusy, or damaged: field by field, so one bad
 //! value costs only itself. The protocol's messages stay strict; this is for stored state and for
 //! what the extension's own pages gather from storage.
+//!
+//! Everything is read from an owned `serde_json::Value`, as the bindings read every message: each
+//! other deserializer would add a copy of every type's reader to the WASM.
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -14,7 +17,7 @@ pub const MAX_ENTRIES: usize = 1024;
 /// its own over `T::default()`: a field that does not fit keeps its default, unknown fields are
 /// ignored, and a list (or map) keeps the entries that fit.
 pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value) -> T {
-    if let Ok(whole) = T::deserialize(stored) {
+    if let Ok(whole) = T::deserialize(stored.clone()) {
         return whole;
     }
     let (Value::Object(fields), Ok(Value::Object(defaults))) =
@@ -25,7 +28,7 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
     let fits = |name: &str, candidate: Value| {
         let mut trial = defaults.clone();
         trial.insert(name.to_string(), candidate);
-        T::deserialize(&Value::Object(trial)).is_ok()
+        T::deserialize(Value::Object(trial)).is_ok()
     };
     let mut merged = defaults.clone();
     for (name, value) in fields
@@ -64,8 +67,7 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
             merged.insert(name.clone(), kept);
         }
     }
-    // Always from `&Value`: each other deserializer type would add a copy of every reader to the WASM.
-    T::deserialize(&Value::Object(merged)).unwrap_or_default()
+    T::deserialize(Value::Object(merged)).unwrap_or_default()
 }
 
 /// `#[serde(deserialize_with = "lenient::deserialize")]`: `field_by_field` inside a strict message.
