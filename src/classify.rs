@@ -18,6 +18,10 @@ pub const SILENCE_LIMIT_RANGE_MS: (f64, f64) = (20_000.0, 600_000.0);
 
 /// A raw (non-SSE) body is kept up to this size; envelopes and challenge pages are far smaller.
 pub const MAX_RAW_BODY: usize = 64 * 1024;
+/// A frame's JSON is looked into this deep (real frames nest a few levels)...
+const MAX_WALK_DEPTH: usize = 32;
+/// ...and along paths up to this long (real paths are like `response/fragments/-1/status`).
+const MAX_PATH: usize = 256;
 
 /// What the hook saw of a response before its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,7 +71,6 @@ pub struct StreamClassifier {
     saw_answer_text: bool,
     last_path: String,
     pub oddities: Oddities,
-    items: Vec<SseItem>,
 }
 
 impl StreamClassifier {
@@ -92,7 +95,6 @@ impl StreamClassifier {
             saw_answer_text: false,
             last_path: String::new(),
             oddities: Oddities::default(),
-            items: Vec::new(),
         }
     }
 
@@ -107,7 +109,7 @@ impl StreamClassifier {
         from_header.map_or(DEFAULT_SILENCE_LIMIT_MS, |secs| (secs * 1000.0 + SILENCE_SLACK_MS).clamp(lo, hi))
     }
 
-    /// Bytes held between calls (bounded).
+    /// Bytes held between calls; never more than `max_buffered_bytes()`.
     pub fn buffered_bytes(&self) -> usize {
         match &self.body {
             Body::Sse(parser) => parser.buffered_bytes(),
@@ -115,18 +117,25 @@ impl StreamClassifier {
         }
     }
 
+    /// The most `buffered_bytes` can ever be, whatever the bytes and their chunking.
+    pub fn max_buffered_bytes() -> usize {
+        MAX_RAW_BODY.max(SseParser::max_buffered_bytes(&Limits::default()))
+    }
+
     /// Feeds body bytes; returns the verdict at the moment it is first decided.
-    pub fn push(&mut self, bytes: &[u8]) -> Option<Verdict> {
+    pub fn push(&mut self, mut bytes: &[u8]) -> Option<Verdict> {
         if self.verdict.is_some() {
             return None;
         }
         if let Body::Sse(_) = self.body {
             if !self.saw_content_start {
                 // A JSON envelope or an HTML page served as an event stream: judge it as a whole.
-                if let Some(first) = bytes.iter().copied().find(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF) {
+                if let Some(start) = bytes.iter().position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF) {
                     self.saw_content_start = true;
-                    if first == b'{' || first == b'<' {
+                    if bytes[start] == b'{' || bytes[start] == b'<' {
+                        // From the content on, so the kept part does not depend on the chunking.
                         self.body = Body::Raw(Vec::new());
+                        bytes = &bytes[start..];
                     }
                 }
             }
@@ -137,24 +146,34 @@ impl StreamClassifier {
                 raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
                 None
             }
-            Body::Sse(parser) => {
-                let mut items = std::mem::take(&mut self.items);
-                parser.push(bytes, &mut items);
-                let decided = self.take_items(&mut items);
-                self.items = items;
-                decided
-            }
+            Body::Sse(_) => self.parse_sse(Some(bytes)),
         }
+    }
+
+    /// Runs the SSE parser on `bytes` (or ends it on `None`), judging each item as soon as it is
+    /// complete: a chunk's items are never collected, so memory does not grow with their number.
+    fn parse_sse(&mut self, bytes: Option<&[u8]>) -> Option<Verdict> {
+        let Body::Sse(mut parser) = std::mem::replace(&mut self.body, Body::Raw(Vec::new())) else { return None };
+        let mut decided = None;
+        let mut judge = |item| {
+            if let Some(verdict) = self.take_item(item) {
+                decided.get_or_insert(verdict);
+            }
+        };
+        match bytes {
+            Some(bytes) => parser.push_each(bytes, &mut judge),
+            None => parser.finish_each(&mut judge),
+        }
+        self.body = Body::Sse(parser);
+        decided
     }
 
     /// Ends the stream and returns the final verdict.
     pub fn finish(&mut self, end: StreamEnd) -> Verdict {
         if self.verdict.is_none() {
-            let verdict = match &mut self.body {
-                Body::Sse(parser) => {
-                    let mut items = Vec::new();
-                    parser.finish(&mut items);
-                    self.take_items(&mut items);
+            let verdict = match &self.body {
+                Body::Sse(_) => {
+                    self.parse_sse(None);
                     None
                 }
                 Body::Raw(raw) => Some(judge_raw_body(&self.head, raw)),
@@ -172,24 +191,23 @@ impl StreamClassifier {
         self.verdict.clone().unwrap_or(Verdict::Unknown)
     }
 
-    fn take_items(&mut self, items: &mut Vec<SseItem>) -> Option<Verdict> {
-        for item in items.drain(..) {
-            if self.verdict.is_some() {
-                continue;
-            }
-            match item {
-                SseItem::Event(event) => {
-                    self.saw_frame = true;
-                    self.verdict = self.judge_event(&event.event, &event.data);
-                    if self.verdict.is_some() {
-                        return self.verdict.clone();
-                    }
-                }
-                SseItem::LineCut | SseItem::EventCut => self.oddities.cut_lines += 1,
-                SseItem::Comment(_) => {}
-            }
+    /// Judges one parsed item; returns the verdict if this item decided it.
+    fn take_item(&mut self, item: SseItem) -> Option<Verdict> {
+        if self.verdict.is_some() {
+            return None;
         }
-        None
+        match item {
+            SseItem::Event(event) => {
+                self.saw_frame = true;
+                self.verdict = self.judge_event(&event.event, &event.data);
+                self.verdict.clone()
+            }
+            SseItem::LineCut | SseItem::EventCut => {
+                self.oddities.cut_lines = self.oddities.cut_lines.saturating_add(1);
+                None
+            }
+            SseItem::Comment(_) => None,
+        }
     }
 
     fn judge_event(&mut self, name: &str, data: &str) -> Option<Verdict> {
@@ -237,6 +255,16 @@ impl StreamClassifier {
 
     /// Looks through a frame for error objects, statuses, finish reasons and telling fragments.
     fn walk(&mut self, value: &Value, path: &str) -> Option<Verdict> {
+        let mut path = path.to_string();
+        self.walk_at(value, &mut path, 0)
+    }
+
+    /// `path` is one buffer, extended and cut back around each child: linear in the frame's size.
+    /// Deeper or longer than the caps, a frame is not looked into (no real frame gets there).
+    fn walk_at(&mut self, value: &Value, path: &mut String, depth: usize) -> Option<Verdict> {
+        if depth > MAX_WALK_DEPTH {
+            return None;
+        }
         match value {
             Value::Object(map) => {
                 if map.get("type").and_then(Value::as_str) == Some("error") {
@@ -252,39 +280,65 @@ impl StreamClassifier {
                 }
                 if let Some(v) = map.get("v") {
                     // A JSON patch: `p` is relative to the enclosing path; a bare `v` continues the last path.
-                    let full = match map.get("p").and_then(Value::as_str) {
-                        Some(p) if path.is_empty() => p.to_string(),
-                        Some(p) => format!("{path}/{p}"),
-                        None if path.is_empty() => self.last_path.clone(),
-                        None => path.to_string(),
+                    let at_top = path.is_empty();
+                    let added = match map.get("p").and_then(Value::as_str) {
+                        Some(p) => p.len() + usize::from(!at_top),
+                        None if at_top => self.last_path.len(),
+                        None => 0,
                     };
-                    if path.is_empty() {
-                        self.last_path = full.clone();
+                    if path.len() + added > MAX_PATH {
+                        if at_top {
+                            self.last_path.clear();
+                        }
+                        return None;
+                    }
+                    let mark = path.len();
+                    match map.get("p").and_then(Value::as_str) {
+                        Some(p) => {
+                            if !at_top {
+                                path.push('/');
+                            }
+                            path.push_str(p);
+                        }
+                        None if at_top => path.push_str(&self.last_path),
+                        None => {}
+                    }
+                    if at_top {
+                        self.last_path.clone_from(path);
                     }
                     // `response/status` or a batch's `status`; not `quasi_status` or `search_status`.
-                    if let (true, Some(status)) = (full.rsplit('/').next() == Some("status"), v.as_str()) {
-                        return sig::message_status(status).map(|m| m.verdict(status));
-                    }
-                    return self.walk(v, &full);
+                    let verdict = match (path.rsplit('/').next() == Some("status"), v.as_str()) {
+                        (true, Some(status)) => sig::message_status(status).map(|m| m.verdict(status)),
+                        _ => self.walk_at(v, path, depth + 1),
+                    };
+                    path.truncate(mark);
+                    return verdict;
                 }
                 for (key, child) in map {
-                    let child_path = if path.is_empty() { key.clone() } else { format!("{path}/{key}") };
-                    if key == "status" && child_path.ends_with("response/status") {
-                        if let Some(verdict) = child.as_str().and_then(sig::message_status).and_then(|m| match m {
-                            Meaning::Finished | Meaning::Stopped => None,
-                            other => Some(other.verdict("")),
-                        }) {
-                            return Some(verdict);
-                        }
+                    if path.len() + 1 + key.len() > MAX_PATH {
                         continue;
                     }
-                    if let Some(verdict) = self.walk(child, &child_path) {
-                        return Some(verdict);
+                    let mark = path.len();
+                    if !path.is_empty() {
+                        path.push('/');
+                    }
+                    path.push_str(key);
+                    let verdict = if key == "status" && path.ends_with("response/status") {
+                        child.as_str().and_then(sig::message_status).and_then(|m| match m {
+                            Meaning::Finished | Meaning::Stopped => None,
+                            other => Some(other.verdict("")),
+                        })
+                    } else {
+                        self.walk_at(child, path, depth + 1)
+                    };
+                    path.truncate(mark);
+                    if verdict.is_some() {
+                        return verdict;
                     }
                 }
                 None
             }
-            Value::Array(items) => items.iter().find_map(|item| self.walk(item, path)),
+            Value::Array(items) => items.iter().find_map(|item| self.walk_at(item, path, depth + 1)),
             _ => None,
         }
     }

@@ -5,14 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, BudgetConfig, Grant};
-use crate::diagnose::conflicts::PageHooks;
+use crate::diagnose::conflicts::{self, PageHooks};
 use crate::diagnose::history::History;
-use crate::diagnose::view::{self, HubFacts, RetryStatus};
+use crate::diagnose::view::{self, CoreFaults, HubFacts, RetryStatus};
 use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, RetrySummary, Sender, UiMessage, VerdictEvent};
 use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
 use crate::verdict::Verdict;
-use crate::watch::{Outcome as WatchOutcome, Watcher};
+use crate::watch::{DropCounts, DropReason, Outcome as WatchOutcome, Watcher};
 
 /// A confirmed automatic retry must show up as a new generation request within this time.
 const FIRED_WINDOW_MS: f64 = 10_000.0;
@@ -21,7 +21,7 @@ const DUE_TOLERANCE_MS: f64 = 100.0;
 /// While another tab streams after `parallel_chat_limit`, ask again this much later.
 const PARALLEL_RECHECK_MS: f64 = 5_000.0;
 /// Latency samples kept for the connection check.
-const LATENCY_SAMPLES: usize = 20;
+pub(crate) const LATENCY_SAMPLES: usize = 20;
 /// The backstop alarm fires this long after a retry was due, in case the page's timer did not.
 const BACKSTOP_SLACK_MS: f64 = 5_000.0;
 
@@ -100,6 +100,7 @@ pub struct Hub {
     settings: Settings,
     policy: Policy,
     budget_config: BudgetConfig,
+    core_faults: CoreFaults,
 }
 
 impl Hub {
@@ -111,6 +112,7 @@ impl Hub {
             policy: Policy::with_settings(&settings),
             settings,
             budget_config: BudgetConfig::default(),
+            core_faults: CoreFaults::default(),
         }
     }
 
@@ -127,12 +129,27 @@ impl Hub {
     }
 
     pub fn dropped_messages(&self) -> u32 {
-        self.watcher.dropped_messages
+        self.watcher.dropped_messages()
+    }
+
+    pub fn drops(&self) -> DropCounts {
+        self.watcher.drops()
     }
 
     pub fn reject(&mut self) -> Outcome {
         self.watcher.reject();
         Outcome::default()
+    }
+
+    /// A message refused before it was decoded (the bindings check sizes first).
+    pub fn refuse(&mut self, reason: DropReason) -> Outcome {
+        self.watcher.refuse(reason);
+        Outcome::default()
+    }
+
+    /// The background restarted the core after it trapped (kept by the background, shown by the self-check).
+    pub fn note_core_faults(&mut self, faults: CoreFaults) {
+        self.core_faults = faults;
     }
 
     pub fn set_settings(&mut self, settings: Settings) {
@@ -161,7 +178,9 @@ impl Hub {
                     page_hooks: self.state.page_hooks.iter().map(|t| &t.hooks).collect(),
                     history: &self.history,
                     missing_control: self.state.missing_control,
-                    dropped_messages: self.watcher.dropped_messages,
+                    dropped_messages: self.watcher.dropped_messages(),
+                    drops: self.watcher.drops(),
+                    core_faults: self.core_faults,
                     latency_ms: &self.state.latency_ms,
                     site_crash_at_ms: self.state.site_crash_at_ms,
                 };
@@ -187,6 +206,9 @@ impl Hub {
 
     /// `random` is uniform in [0, 1): the jitter of this decision.
     pub fn handle(&mut self, message: CsMessage, sender: Sender, random: f64) -> Outcome {
+        if !self.watcher.admit(sender) {
+            return Outcome::default();
+        }
         let now = sender.now_ms;
         match message {
             CsMessage::CsRetryDue { manual } => self.retry_due(sender, manual),
@@ -220,7 +242,10 @@ impl Hub {
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
             CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
-                let markers = markers.into_iter().take(8).map(|m| m.chars().take(80).collect()).collect();
+                // Only markers of the known table are kept (as the table writes them): page text is never shown.
+                let known: Vec<String> = markers.iter().filter_map(|m| conflicts::known_marker(m)).map(str::to_string).collect();
+                self.watcher.count_drops(DropReason::UnknownMarker, u32::try_from(markers.len() - known.len()).unwrap_or(u32::MAX));
+                let markers = known.into_iter().take(conflicts::HOOK_MARKERS.len()).collect();
                 let hooks = PageHooks { fetch: Some(fetch), xhr: Some(xhr), markers, login_token };
                 self.state.page_hooks.retain(|t| t.tab_id != sender.tab_id);
                 self.state.page_hooks.push(TabHooks { tab_id: sender.tab_id, hooks });

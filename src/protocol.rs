@@ -142,8 +142,12 @@ pub enum UiMessage {
     UiGetSettings,
     /// Validated by the core; saved only if every value is acceptable.
     UiSaveSettings { settings: serde_json::Value },
-    /// Everything the popup shows, from what it gathered.
-    UiDiagnose { input: DiagnoseInput },
+    /// Everything the popup shows, from what it gathered. Read field by field: part of it comes
+    /// from storage, and one damaged part must not blank the popup.
+    UiDiagnose {
+        #[serde(deserialize_with = "crate::lenient::deserialize")]
+        input: DiagnoseInput,
+    },
 }
 
 /// The background's answer to the extension's pages.

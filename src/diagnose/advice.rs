@@ -129,7 +129,7 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
     };
     fixes.push(off_peak);
     // Stable: equal likelihoods keep the article's order.
-    fixes.sort_by(|a, b| b.likelihood.cmp(&a.likelihood));
+    fixes.sort_by_key(|f| std::cmp::Reverse(f.likelihood));
     if evidence.site_crash {
         // The site itself suspects an extension: that check comes first.
         if let Some(i) = fixes.iter().position(|f| f.id == "extensions") {

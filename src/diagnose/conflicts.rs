@@ -62,6 +62,11 @@ pub const HOOK_MARKERS: &[(&str, &str)] = &[
     ("header:x-dpp-bypass-hook", "DeepSeek++"),
 ];
 
+/// The table's own copy of a marker the page reported; `None` for anything else (page text).
+pub fn known_marker(reported: &str) -> Option<&'static str> {
+    HOOK_MARKERS.iter().find(|(marker, _)| *marker == reported).map(|(marker, _)| *marker)
+}
+
 /// Permissions that let an extension change what the chat page sends or receives.
 const REQUEST_CHANGING: &[&str] = &["declarativeNetRequest", "declarativeNetRequestWithHostAccess", "webRequestBlocking"];
 const ALL_SITES: &[&str] = &["<all_urls>", "*://*/*", "https://*/*", "http://*/*"];
@@ -160,8 +165,8 @@ pub fn analyse_page_hooks(hooks: &PageHooks) -> Vec<Finding> {
         };
         findings.push(Finding { id: format!("page-hook:{api}"), likelihood, title: title.into(), args: vec![api.into()], why: why.into(), actions: vec![Action::CheckExtensions] });
     }
-    for marker in &hooks.markers {
-        let name = HOOK_MARKERS.iter().find(|(m, _)| m == marker).map_or(marker.as_str(), |(_, n)| n);
+    // Only the table's markers and names are ever shown, whatever a stored state holds.
+    for (marker, name) in HOOK_MARKERS.iter().filter(|(m, _)| hooks.markers.iter().any(|seen| seen == m)) {
         findings.push(Finding {
             id: format!("marker:{marker}"),
             likelihood: Likelihood::Likely,
@@ -216,5 +221,14 @@ mod tests {
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].title, "findingHookReplaced");
         assert_eq!(findings[1].args, ["DeepSeek++"]);
+    }
+
+    #[test]
+    fn unknown_markers_are_never_shown() {
+        let hooks = PageHooks { markers: vec!["Call 555-0100 for support".into(), "deepseek-pp.fetch-hook-installed".into()], ..PageHooks::default() };
+        let findings = analyse_page_hooks(&hooks);
+        assert_eq!(findings.iter().map(|f| (f.id.as_str(), f.args.clone())).collect::<Vec<_>>(), [("marker:deepseek-pp.fetch-hook-installed", vec!["DeepSeek++".to_string()])]);
+        assert_eq!(known_marker("deepseek-pp.fetch-hook-installed"), Some("deepseek-pp.fetch-hook-installed"));
+        assert_eq!(known_marker("deepseek-pp.fetch-hook-installed "), None);
     }
 }
