@@ -211,7 +211,7 @@ pub fn check_hub(data: &[u8]) {
             watcher.forget_tab(tab_id);
             continue;
         };
-        if watcher.admit(sender) {
+        if watcher.admit(&message, sender) {
             watcher.handle(message.clone(), sender);
         }
         hub.handle(message, sender, 0.5);

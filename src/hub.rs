@@ -206,7 +206,7 @@ impl Hub {
 
     /// `random` is uniform in [0, 1): the jitter of this decision.
     pub fn handle(&mut self, message: CsMessage, sender: Sender, random: f64) -> Outcome {
-        if !self.watcher.admit(sender) {
+        if !self.watcher.admit(&message, sender) {
             return Outcome::default();
         }
         let now = sender.now_ms;

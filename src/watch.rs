@@ -157,15 +157,19 @@ impl Watcher {
 
     /// Whether the tab is still within its messages per second; every relay message (retry
     /// messages included) passes here first. Refusals are counted.
-    pub fn admit(&mut self, sender: Sender) -> bool {
+    pub fn admit(&mut self, message: &CsMessage, sender: Sender) -> bool {
         let meter = self.meters.entry(sender.tab_id).or_default();
         meter.roll(sender.now_ms);
         meter.messages = meter.messages.saturating_add(1);
-        if meter.messages > MAX_MESSAGES_PER_TAB_PER_SECOND {
-            self.drops.count(DropReason::MessageRate, 1);
-            return false;
+        if meter.messages <= MAX_MESSAGES_PER_TAB_PER_SECOND {
+            return true;
         }
-        true
+        self.drops.count(DropReason::MessageRate, 1);
+        if let CsMessage::CsStreamBytes { stream, .. } = message {
+            // A stream missing bytes cannot be judged (as over the byte rate).
+            self.streams.remove(&(sender.tab_id, sender.frame_id, *stream));
+        }
+        false
     }
 
     pub fn handle(&mut self, message: CsMessage, sender: Sender) -> Outcome {

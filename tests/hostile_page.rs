@@ -207,6 +207,21 @@ mod background {
     }
 
     #[test]
+    fn bytes_refused_for_the_message_rate_end_their_stream_unjudged() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        hub.handle(open(1), at(1, T0), 0.5);
+        // The open was the first message of this second.
+        for _ in 1..MAX_MESSAGES_PER_TAB_PER_SECOND {
+            hub.handle(bytes(1, ": keep-alive\n"), at(1, T0), 0.5);
+        }
+        // Refused: the stream now has a gap, and a spliced frame could read as anything.
+        hub.handle(bytes(1, "event: hint\n"), at(1, T0), 0.5);
+        let after = hub.handle(bytes(1, BUSY), at(1, T0 + 1_000.0), 0.5);
+        assert!(verdict_of(&after).is_none());
+        assert_eq!(hub.drops().message_rate, 1);
+    }
+
+    #[test]
     fn an_oversized_chunk_is_refused_and_counted() {
         let mut hub = Hub::new(None, Settings::default(), None);
         hub.handle(open(1), at(1, T0), 0.5);
