@@ -167,8 +167,10 @@ api.alarms.onAlarm.addListener((alarm) => {
   }
   // Streams that went silent past the server's heartbeat limit: the core names them dead.
   if (alarm.name === SILENCE_ALARM) {
-    callCore((c) => c.stalled(Date.now())).then(async (found) => {
-      for (const { tab_id: tabId, outcome } of found || []) {
+    callCore((c) => c.stalled(Date.now())).then(async (result) => {
+      if (!result) return;
+      if (result.next_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: result.next_check_at_ms });
+      for (const { tab_id: tabId, outcome } of result.found) {
         await applyOutcome(outcome, tabId);
         if (outcome.reply) api.tabs.sendMessage(tabId, outcome.reply).catch(() => {});
       }

@@ -78,17 +78,21 @@ impl Core {
         outcome_to_js(&outcome)
     }
 
-    /// The silence check fired: `[{tab_id, outcome}]` for each stream found dead, whose reply the
-    /// background sends to that tab unasked.
+    /// The silence alarm fired: `{found: [{tab_id, outcome}], next_check_at_ms}`, one entry for each
+    /// stream found dead (the background sends its reply to that tab unasked), and when to check next.
     pub fn stalled(&mut self, now_ms: f64) -> JsValue {
+        let (found, next) = self.hub.stalled(now_ms);
         let list = js_sys::Array::new();
-        for (tab_id, outcome) in self.hub.stalled(now_ms) {
+        for (tab_id, outcome) in found {
             let item = js_sys::Object::new();
             set(&item, "tab_id", &tab_id.into());
             set(&item, "outcome", &outcome_to_js(&outcome));
             list.push(&item);
         }
-        list.into()
+        let result = js_sys::Object::new();
+        set(&result, "found", &list);
+        set(&result, "next_check_at_ms", &to_js(&next));
+        result.into()
     }
 
     /// Handles a message from the popup or options page; `null` if malformed.

@@ -216,7 +216,7 @@ pub fn check_hub(data: &[u8]) {
         }
         hub.handle(message, sender, 0.5);
         // The silence alarm may fire at any time; each dead stream is reported once, never clicked.
-        for (_, outcome) in hub.stalled(now) {
+        for (_, outcome) in hub.stalled(now).0 {
             if let Some(crate::protocol::BgMessage::BgVerdict { decision, .. }) = &outcome.reply {
                 assert!(matches!(decision, Some(crate::retry::Decision::Explain { .. })), "a stalled stream is never clicked");
             }

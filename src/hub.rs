@@ -101,6 +101,9 @@ pub struct Hub {
     policy: Policy,
     budget_config: BudgetConfig,
     core_faults: CoreFaults,
+    /// When the background's silence alarm is set to wake the hub (one alarm, re-armed by
+    /// `stalled`): most messages move no deadline earlier, so most set no alarm.
+    silence_alarm_ms: Option<f64>,
 }
 
 impl Hub {
@@ -113,6 +116,7 @@ impl Hub {
             settings,
             budget_config: BudgetConfig::default(),
             core_faults: CoreFaults::default(),
+            silence_alarm_ms: None,
         }
     }
 
@@ -269,7 +273,7 @@ impl Hub {
                 }
                 let mut outcome = self.after_watch(watched, sender, random);
                 outcome.persist |= persist;
-                outcome.silence_check_at_ms = self.watcher.next_silence_deadline();
+                outcome.silence_check_at_ms = self.arm_silence_alarm();
                 outcome
             }
         }
@@ -408,20 +412,24 @@ impl Hub {
         }
     }
 
-    /// Streams silent past their limit (the silence check fired): for each, the tab and what to
-    /// send it unasked, with the usual record and persistence.
-    pub fn stalled(&mut self, now_ms: f64) -> Vec<(i32, Outcome)> {
+    /// The silence alarm fired: the streams silent past their limit (for each, the tab and what to
+    /// send it unasked, with the usual record and persistence), and when to check next, if ever.
+    pub fn stalled(&mut self, now_ms: f64) -> (Vec<(i32, Outcome)>, Option<f64>) {
+        self.silence_alarm_ms = None;
         let found = self.watcher.stalled(now_ms);
-        let mut outcomes: Vec<(i32, Outcome)> = found.into_iter().map(|(sender, watched)| (sender.tab_id, self.after_watch(watched, sender, 0.5))).collect();
-        let next = self.watcher.next_silence_deadline();
-        for (_, outcome) in &mut outcomes {
-            outcome.silence_check_at_ms = next;
-        }
-        outcomes
+        let outcomes = found.into_iter().map(|(sender, watched)| (sender.tab_id, self.after_watch(watched, sender, 0.5))).collect();
+        (outcomes, self.arm_silence_alarm())
     }
 
-    pub fn next_silence_check(&self) -> Option<f64> {
-        self.watcher.next_silence_deadline()
+    /// The time to set the silence alarm to, when the earliest silence deadline now comes before
+    /// the alarm already set (or none is set); `None` when the alarm set already serves.
+    fn arm_silence_alarm(&mut self) -> Option<f64> {
+        let next = self.watcher.next_silence_deadline()?;
+        if self.silence_alarm_ms.is_some_and(|armed| armed <= next) {
+            return None;
+        }
+        self.silence_alarm_ms = Some(next);
+        Some(next)
     }
 
     /// Tabs whose retry is overdue (the backstop alarm fired): the background pokes them.
@@ -533,14 +541,17 @@ mod tests {
         let opened = hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.5);
         assert_eq!(opened.silence_check_at_ms, Some(75_000.0), "60 s from the header plus 15 s slack");
         let beat = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: ": \n\n".into() }, at(1, 50_000.0), 0.5);
-        assert_eq!(beat.silence_check_at_ms, Some(125_000.0), "a heartbeat keeps it alive");
-        assert!(hub.stalled(100_000.0).is_empty());
-        let dead = hub.stalled(125_000.0);
+        assert_eq!(beat.silence_check_at_ms, None, "the alarm already set comes first: no new one");
+        // The alarm fires at 75 s: the heartbeat kept the stream alive, so it is re-armed for 125 s.
+        let (dead, next) = hub.stalled(75_000.0);
+        assert!(dead.is_empty());
+        assert_eq!(next, Some(125_000.0), "a heartbeat keeps it alive");
+        let (dead, next) = hub.stalled(125_000.0);
         assert_eq!(dead.len(), 1);
         assert!(matches!(decision_of(&dead[0].1), Some(Decision::Explain { .. })), "never clicked: the page still waits on it");
         assert_eq!(dead[0].1.record.as_ref().map(|r| r.label.as_str()), Some("stalled"));
-        assert!(hub.stalled(500_000.0).is_empty(), "reported once");
-        assert_eq!(hub.next_silence_check(), None);
+        assert_eq!(next, None, "nothing left to watch");
+        assert!(hub.stalled(500_000.0).0.is_empty(), "reported once");
     }
 
     #[test]
