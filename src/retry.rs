@@ -182,14 +182,23 @@ impl Policy {
     /// A dropped stream: the page gets `dropped_grace_ms` to resume by itself, then one
     /// regeneration at most, within the same cap and deadline as every automatic attempt.
     fn await_resume(&self, ctx: FailureContext) -> Decision {
-        if ctx.attempts >= self.dropped_max_attempts.min(self.max_attempts) {
-            return Decision::Stop { reason: StopReason::AttemptCap, suggestion: None };
+        match self.limit_reached(ctx, self.dropped_max_attempts.min(self.max_attempts), self.dropped_grace_ms) {
+            Some(reason) => Decision::Stop { reason, suggestion: None },
+            None => Decision::AwaitResume { grace_ms: self.dropped_grace_ms },
         }
+    }
+
+    /// Why one more automatic attempt after `delay_ms` is not allowed: the cap (`max_attempts`
+    /// for this kind of failure) or the deadline; `None` if it is.
+    fn limit_reached(&self, ctx: FailureContext, max_attempts: u32, delay_ms: u64) -> Option<StopReason> {
         let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
-        if elapsed + self.dropped_grace_ms as f64 > self.deadline_ms as f64 {
-            return Decision::Stop { reason: StopReason::Deadline, suggestion: None };
+        if ctx.attempts >= max_attempts {
+            Some(StopReason::AttemptCap)
+        } else if elapsed + delay_ms as f64 > self.deadline_ms as f64 {
+            Some(StopReason::Deadline)
+        } else {
+            None
         }
-        Decision::AwaitResume { grace_ms: self.dropped_grace_ms }
     }
 
     fn hint_ms(&self, secs: Option<u32>) -> u64 {
@@ -216,15 +225,11 @@ impl Policy {
     }
 
     fn retry_after(&self, ctx: FailureContext, delay_ms: u64, suggestion: Option<Suggestion>) -> Decision {
-        if ctx.attempts >= self.max_attempts {
-            return Decision::Stop { reason: StopReason::AttemptCap, suggestion };
-        }
         let delay_ms = delay_ms.max(self.floor_ms);
-        let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
-        if elapsed + delay_ms as f64 > self.deadline_ms as f64 {
-            return Decision::Stop { reason: StopReason::Deadline, suggestion };
+        match self.limit_reached(ctx, self.max_attempts, delay_ms) {
+            Some(reason) => Decision::Stop { reason, suggestion },
+            None => Decision::Retry { delay_ms, attempt: ctx.attempts + 1, max_attempts: self.max_attempts, suggestion, control: Control::Retry },
         }
-        Decision::Retry { delay_ms, attempt: ctx.attempts + 1, max_attempts: self.max_attempts, suggestion, control: Control::Retry }
     }
 }
 
