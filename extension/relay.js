@@ -364,6 +364,8 @@
     if (crashReported || crashCheck) return;
     crashCheck = setTimeout(() => {
       crashCheck = null;
+      // The crash screen replaces the chat: while a message is on screen, no need to read the text.
+      if (document.querySelector(MESSAGE_BLOCK)) return;
       const text = document.body ? document.body.textContent : "";
       if (CRASH_SCREEN_TEXTS.some((t) => text.includes(t))) {
         crashReported = true;
