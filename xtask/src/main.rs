@@ -3,11 +3,11 @@
 //!   setup   install what building and testing need (wasm32 target, wasm-bindgen CLI at the
 //!           version pinned in Cargo.lock, npm packages, Debian's chromium, chromium-driver,
 //!           firefox-esr and CJK fonts)
-//!   build   build the WASM core and write dist/chrome and dist/firefox
+//!   build   setup + build the WASM core and write dist/chrome and dist/firefox
 //!   test    setup + build + every test: cargo tests, web-ext lint, end-to-end in both browsers
 //!   demo    setup + build, start the simulator and open Chromium with the extension on it
 //!   bench   parser throughput (native and WASM), retry schedules in a model of overload
-//!   package zip dist/chrome and dist/firefox into dist/*.zip
+//!   package setup + build, then zip dist/chrome and dist/firefox into dist/*.zip
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,8 @@ fn main() {
     let started = Instant::now();
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup(),
-        Some("build") => build().map(|_| ()),
+        // Every command sets up what it needs: a fresh clone has no wasm-opt or web-ext yet.
+        Some("build") => setup().and_then(|_| build()).map(|_| ()),
         Some("test") => test(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(),
@@ -319,6 +320,7 @@ fn bench() -> Result {
 }
 
 fn package() -> Result {
+    setup()?;
     build()?;
     for browser in BROWSERS {
         let zip = root().join(format!("dist/unbusy-{browser}.zip"));
