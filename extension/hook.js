@@ -164,8 +164,9 @@
       const result = nativeFetch.apply(this, arguments);
       try {
         const route = !detached && routeOf(input instanceof Request ? input.url : input);
-        if (route && init && init.headers && new Headers(init.headers).has("x-dpp-bypass-hook")) noteRequestMarker("header:x-dpp-bypass-hook");
         if (route) result.then((response) => { try { observeFetch(route, response, Math.round(performance.now() - started)); } catch { /* page unaffected */ } }, () => {});
+        // After the observation is set up: odd headers must not cost Unbusy the response.
+        if (route && init && init.headers && new Headers(init.headers).has("x-dpp-bypass-hook")) noteRequestMarker("header:x-dpp-bypass-hook");
       } catch { /* page unaffected */ }
       return result;
     };
