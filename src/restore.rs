@@ -44,6 +44,19 @@ pub fn longest_wait_ms(policy: &Policy) -> f64 {
     .fold(envelope, f64::max)
 }
 
+/// Keeps at most `MAX_RESTORED_TABS` entries, the first for each tab.
+fn first_per_tab<T>(items: &mut Vec<T>, tab_of: impl Fn(&T) -> i32) {
+    items.truncate(MAX_RESTORED_TABS);
+    let mut seen = Vec::new();
+    items.retain(|item| {
+        let tab = tab_of(item);
+        !seen.contains(&tab) && {
+            seen.push(tab);
+            true
+        }
+    });
+}
+
 impl HubState {
     /// Range-checks a restored state against the clock (`now_ms`) and the policy's longest wait.
     pub fn sanitize(&mut self, now_ms: f64, max_wait_ms: f64) {
@@ -51,14 +64,7 @@ impl HubState {
         let past = |t: f64| if t.is_finite() { t.min(now_ms) } else { 0.0 };
         self.budget
             .sanitize(&BudgetConfig::default(), now_ms, max_wait_ms);
-        self.tabs.truncate(MAX_RESTORED_TABS);
-        let mut seen_tabs = Vec::new();
-        self.tabs.retain(|t| {
-            !seen_tabs.contains(&t.tab_id) && {
-                seen_tabs.push(t.tab_id);
-                true
-            }
-        });
+        first_per_tab(&mut self.tabs, |t| t.tab_id);
         for tab in &mut self.tabs {
             tab.attempts = tab.attempts.min(MAX_RESTORED_COUNT);
             tab.first_failure_ms = past(tab.first_failure_ms);
@@ -75,14 +81,7 @@ impl HubState {
         }
         self.rate_limit_strikes = self.rate_limit_strikes.min(MAX_RESTORED_COUNT);
         self.missing_control = self.missing_control.min(MAX_RESTORED_COUNT);
-        self.page_hooks.truncate(MAX_RESTORED_TABS);
-        let mut seen_hooks = Vec::new();
-        self.page_hooks.retain(|t| {
-            !seen_hooks.contains(&t.tab_id) && {
-                seen_hooks.push(t.tab_id);
-                true
-            }
-        });
+        first_per_tab(&mut self.page_hooks, |t| t.tab_id);
         for tab in &mut self.page_hooks {
             tab.hooks
                 .markers
