@@ -88,6 +88,8 @@ impl HubState {
                 .retain(|m| conflicts::known_marker(m).is_some());
             tab.hooks.markers.dedup();
         }
+        // A crash screen "seen" in the future would lead the popup for ever.
+        self.site_crash_at_ms = self.site_crash_at_ms.filter(|t| t.is_finite()).map(past);
         self.latency_ms
             .retain(|ms| ms.is_finite() && (0.0..600_000.0).contains(ms));
         let excess = self.latency_ms.len().saturating_sub(LATENCY_SAMPLES);

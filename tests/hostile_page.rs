@@ -334,8 +334,10 @@ mod background {
             json!([1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308]);
         state["rate_limit_strikes"] = json!(u32::MAX);
         state["latency_ms"] = json!([-1.0, 1e308, 120.0]);
+        state["site_crash_at_ms"] = json!(1e308);
         let mut hub = hub_from_storage(&state, &Value::Null, &Value::Null, T0);
         assert_eq!(hub.state().latency_ms, [120.0]);
+        assert_eq!(hub.state().site_crash_at_ms, Some(T0), "a crash screen from the future is moved to now, so it ages out");
         hub.handle(open(1), at(1, T0), 0.5);
         let out = hub.handle(bytes(1, BUSY), at(1, T0), 0.5);
         assert!(
