@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::settings::Settings;
+use crate::settings::{Settings, DEADLINE_MINUTES_RANGE};
 use crate::verdict::Verdict;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,6 +11,11 @@ pub struct Policy {
     /// The envelope of automatic delays, after the manual advice users know (5 s, 10 s, 30 s),
     /// then capped: attempt n waits about `busy_envelope_ms[n-1]`, later attempts the last entry.
     pub busy_envelope_ms: Vec<u64>,
+    /// In the last `closing_window_ms` before the deadline, busy delays are at most
+    /// `closing_delay_ms`: when every client backs off, growing gaps hand the free slots to fresh
+    /// messages and the old ones are abandoned; trying more often near the deadline evens that out.
+    pub closing_window_ms: u64,
+    pub closing_delay_ms: u64,
     /// Jitter around the envelope, as a fraction: spreads clients without near-zero delays.
     pub jitter: f64,
     /// No automatic retry ever comes sooner than this after a failure.
@@ -25,15 +30,19 @@ pub struct Policy {
     pub dropped_grace_ms: u64,
     /// Server hints (`Retry-After`, `x-fetch-after-sec`) are honoured up to this.
     pub max_hint_ms: u64,
-    /// Automatic attempts per message, and the time from its first failure after which Unbusy gives up.
+    /// Automatic attempts per message: what the schedule and the deadline imply
+    /// (`implied_max_attempts`), or fewer if the user's settings say so.
     pub max_attempts: u32,
+    /// The time from a message's first failure after which Unbusy gives up (the user's setting).
     pub deadline_ms: u64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
+        let mut policy = Policy {
             busy_envelope_ms: vec![5_000, 10_000, 30_000, 60_000],
+            closing_window_ms: 180_000,
+            closing_delay_ms: 20_000,
             jitter: 0.2,
             floor_ms: 4_000,
             rate_limit_cooldown_ms: 60_000,
@@ -42,9 +51,11 @@ impl Default for Policy {
             maintenance_wait_ms: 300_000,
             dropped_grace_ms: 15_000,
             max_hint_ms: 300_000,
-            max_attempts: 6,
-            deadline_ms: 600_000,
-        }
+            max_attempts: 0,
+            deadline_ms: 15 * 60_000,
+        };
+        policy.max_attempts = policy.implied_max_attempts();
+        policy
     }
 }
 
@@ -92,14 +103,34 @@ pub struct FailureContext {
 }
 
 impl Policy {
-    /// The default policy made more cautious by the user's settings (never less).
+    /// The default policy made more cautious by the user's settings (never less): later or fewer
+    /// attempts, and the user's own deadline, never a longer one.
     pub fn with_settings(settings: &Settings) -> Policy {
         let base = Policy::default();
         let scale = settings.delay_scale.max(1.0);
-        Policy {
-            busy_envelope_ms: base.busy_envelope_ms.iter().map(|d| (*d as f64 * scale) as u64).collect(),
-            max_attempts: settings.max_attempts.min(base.max_attempts),
+        let scaled = |d: u64| (d as f64 * scale) as u64;
+        let (shortest, longest) = DEADLINE_MINUTES_RANGE;
+        let mut policy = Policy {
+            busy_envelope_ms: base.busy_envelope_ms.iter().copied().map(scaled).collect(),
+            closing_delay_ms: scaled(base.closing_delay_ms),
+            deadline_ms: u64::from(settings.deadline_minutes.clamp(shortest, longest)) * 60_000,
             ..base
+        };
+        policy.max_attempts = policy.implied_max_attempts().min(settings.max_attempts);
+        policy
+    }
+
+    /// The most automatic attempts a message can get before the deadline: the path on which every
+    /// delay is at its shortest. `max_attempts` holds it (or less), so it bounds every other path.
+    pub fn implied_max_attempts(&self) -> u32 {
+        let (mut attempts, mut elapsed) = (0u32, 0u64);
+        loop {
+            let delay = self.busy_delay_ms(attempts, elapsed as f64, 0.0).max(self.floor_ms).max(1);
+            if elapsed + delay > self.deadline_ms {
+                return attempts;
+            }
+            elapsed += delay;
+            attempts += 1;
         }
     }
 
@@ -138,11 +169,19 @@ impl Policy {
         secs.map_or(0, |s| (u64::from(s) * 1000).clamp(self.floor_ms, self.max_hint_ms))
     }
 
+    /// The busy delay after `attempts` automatic attempts, `elapsed_ms` after the first failure.
+    fn busy_delay_ms(&self, attempts: u32, elapsed_ms: f64, random: f64) -> u64 {
+        let index = (attempts as usize).min(self.busy_envelope_ms.len().saturating_sub(1));
+        let mut base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms);
+        if self.deadline_ms as f64 - elapsed_ms <= self.closing_window_ms as f64 {
+            base = base.min(self.closing_delay_ms);
+        }
+        (base as f64 * (1.0 - self.jitter + 2.0 * self.jitter * random)) as u64
+    }
+
     fn busy_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64, suggestion: Option<Suggestion>) -> Decision {
-        let index = (ctx.attempts as usize).min(self.busy_envelope_ms.len().saturating_sub(1));
-        let base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms) as f64;
-        let jittered = base * (1.0 - self.jitter + 2.0 * self.jitter * random);
-        self.retry_after(ctx, (jittered as u64).max(hint_ms), suggestion)
+        let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
+        self.retry_after(ctx, self.busy_delay_ms(ctx.attempts, elapsed, random).max(hint_ms), suggestion)
     }
 
     fn cooldown_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64) -> Decision {

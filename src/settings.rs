@@ -21,14 +21,17 @@ pub struct Settings {
     pub delay_scale: f64,
     pub hidden_tabs: HiddenTabs,
     pub notify: bool,
+    /// Unbusy gives up on a message this long after its first failure.
+    pub deadline_minutes: u32,
 }
 
 pub const MAX_ATTEMPTS_RANGE: (u32, u32) = (1, 6);
 pub const DELAY_SCALE_RANGE: (f64, f64) = (1.0, 4.0);
+pub const DEADLINE_MINUTES_RANGE: (u32, u32) = (1, 30);
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { auto_retry: true, max_attempts: 6, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false }
+        Settings { auto_retry: true, max_attempts: 6, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false, deadline_minutes: 15 }
     }
 }
 
@@ -49,6 +52,10 @@ impl Settings {
         let (lo, hi) = DELAY_SCALE_RANGE;
         if !self.delay_scale.is_finite() || !(lo..=hi).contains(&self.delay_scale) {
             problems.push(Problem { field: "delay_scale".into(), message: format!("between {lo} and {hi}") });
+        }
+        let (lo, hi) = DEADLINE_MINUTES_RANGE;
+        if !(lo..=hi).contains(&self.deadline_minutes) {
+            problems.push(Problem { field: "deadline_minutes".into(), message: format!("between {lo} and {hi}") });
         }
         problems
     }
