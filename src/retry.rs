@@ -40,9 +40,11 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         let mut policy = Policy {
-            busy_envelope_ms: vec![5_000, 10_000, 30_000, 60_000],
-            closing_window_ms: 180_000,
-            closing_delay_ms: 20_000,
+            // One quick probe for a passing hiccup, then quiet until the last minutes: under
+            // overload that leaves the free slots to the messages about to be abandoned.
+            busy_envelope_ms: vec![5_000, 600_000],
+            closing_window_ms: 240_000,
+            closing_delay_ms: 45_000,
             jitter: 0.2,
             floor_ms: 4_000,
             rate_limit_cooldown_ms: 60_000,
@@ -169,14 +171,21 @@ impl Policy {
         secs.map_or(0, |s| (u64::from(s) * 1000).clamp(self.floor_ms, self.max_hint_ms))
     }
 
-    /// The busy delay after `attempts` automatic attempts, `elapsed_ms` after the first failure.
+    /// The busy delay after `attempts` automatic attempts, `elapsed_ms` after the first failure:
+    /// the envelope, but never past the opening of the closing window, and within it at most
+    /// the closing delay.
     fn busy_delay_ms(&self, attempts: u32, elapsed_ms: f64, random: f64) -> u64 {
         let index = (attempts as usize).min(self.busy_envelope_ms.len().saturating_sub(1));
-        let mut base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms);
-        if self.deadline_ms as f64 - elapsed_ms <= self.closing_window_ms as f64 {
-            base = base.min(self.closing_delay_ms);
+        let mut base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms) as f64;
+        let until_closing = self.deadline_ms as f64 - self.closing_window_ms as f64 - elapsed_ms;
+        if until_closing <= 0.0 {
+            base = base.min(self.closing_delay_ms as f64);
         }
-        (base as f64 * (1.0 - self.jitter + 2.0 * self.jitter * random)) as u64
+        let jittered = base * (1.0 - self.jitter + 2.0 * self.jitter * random);
+        if until_closing > 0.0 {
+            return jittered.min(until_closing) as u64;
+        }
+        jittered as u64
     }
 
     fn busy_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64, suggestion: Option<Suggestion>) -> Decision {

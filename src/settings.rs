@@ -25,13 +25,14 @@ pub struct Settings {
     pub deadline_minutes: u32,
 }
 
-pub const MAX_ATTEMPTS_RANGE: (u32, u32) = (1, 6);
+/// The default never binds: the policy's own cap (what the schedule and the deadline imply) is lower.
+pub const MAX_ATTEMPTS_RANGE: (u32, u32) = (1, 20);
 pub const DELAY_SCALE_RANGE: (f64, f64) = (1.0, 4.0);
 pub const DEADLINE_MINUTES_RANGE: (u32, u32) = (1, 30);
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { auto_retry: true, max_attempts: 6, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false, deadline_minutes: 15 }
+        Settings { auto_retry: true, max_attempts: 20, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false, deadline_minutes: 15 }
     }
 }
 

@@ -81,7 +81,6 @@ pub fn load_at(t_s: f64, peak: f64) -> f64 {
 
 /// What every schedule faces alike: arrival times and the hold of the k-th admission.
 pub struct Scenario {
-    pub peak: f64,
     pub arrivals_s: Vec<f64>,
     holds_s: Vec<f64>,
 }
@@ -105,7 +104,7 @@ impl Scenario {
         }
         let mut rng = Rng::new(seed ^ 0x401D_0000);
         let holds_s = (0..arrivals_s.len()).map(|_| (HOLD_MEDIAN_S * (HOLD_SIGMA * rng.normal()).exp()).min(HOLD_CAP_S)).collect();
-        Scenario { peak, arrivals_s, holds_s }
+        Scenario { arrivals_s, holds_s }
     }
 }
 
@@ -411,17 +410,19 @@ impl World {
                 };
                 let context = FailureContext { attempts: failures - 1, first_failure_ms: first_failure_s * 1000.0, now_ms: failed_s * 1000.0, rate_limit_strikes: user.rate_limit_strikes };
                 let Decision::Retry { delay_ms, .. } = policy.decide(&verdict, context, self.rng.uniform()) else { return None };
-                let mut at_s = failed_s + delay_ms as f64 / 1000.0;
+                // In milliseconds, as the budget counts: a round trip through seconds can land a
+                // hair before the time it named and be told to wait again, forever.
+                let mut at_ms = failed_s * 1000.0 + delay_ms as f64;
                 if let (Some(state), Some(config)) = (user.budget.as_mut(), budget) {
                     if refused {
-                        state.cool_down(at_s * 1000.0);
+                        state.cool_down(at_ms);
                     }
                     // At the end of the countdown the profile's budget has the last word.
-                    while let Grant::Wait { until_ms } = state.ask(config, at_s * 1000.0) {
-                        at_s = until_ms / 1000.0;
+                    while let Grant::Wait { until_ms } = state.ask(config, at_ms) {
+                        at_ms = until_ms;
                     }
                 }
-                Some(at_s)
+                Some(at_ms / 1000.0)
             }
         }
     }
