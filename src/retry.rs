@@ -234,16 +234,37 @@ mod tests {
         }
     }
 
+    fn at(attempts: u32, elapsed_ms: f64) -> FailureContext {
+        FailureContext { now_ms: elapsed_ms, ..ctx(attempts) }
+    }
+
     #[test]
-    fn busy_follows_the_manual_envelope() {
+    fn busy_probes_once_then_waits_for_the_closing_window() {
         let p = Policy::default();
         let busy = Verdict::Busy { code: "server_busy".into() };
         assert_eq!(delay(p.decide(&busy, ctx(0), 0.5)), 5_000);
-        assert_eq!(delay(p.decide(&busy, ctx(1), 0.5)), 10_000);
-        assert_eq!(delay(p.decide(&busy, ctx(2), 0.5)), 30_000);
-        assert_eq!(delay(p.decide(&busy, ctx(5), 0.5)), 60_000);
         assert_eq!(delay(p.decide(&busy, ctx(0), 0.0)), 4_000, "jitter never goes under the floor");
-        assert!(matches!(p.decide(&busy, ctx(6), 0.5), Decision::Stop { reason: StopReason::AttemptCap, .. }));
+        // The window opens 4 minutes before the 15-minute deadline: 11 minutes in.
+        assert_eq!(delay(p.decide(&busy, at(1, 5_000.0), 0.5)), 600_000);
+        assert_eq!(delay(p.decide(&busy, at(2, 605_000.0), 0.5)), 55_000, "never past the window's opening");
+        assert_eq!(delay(p.decide(&busy, at(3, 660_000.0), 0.5)), 45_000);
+        assert_eq!(delay(p.decide(&busy, at(3, 660_000.0), 1.0)), 54_000);
+        assert!(matches!(p.decide(&busy, at(4, 870_000.0), 0.5), Decision::Stop { reason: StopReason::Deadline, .. }));
+        assert_eq!(p.max_attempts, 9, "1 probe + 2 waits + 6 in the window at the shortest delays");
+        assert!(matches!(p.decide(&busy, ctx(9), 0.5), Decision::Stop { reason: StopReason::AttemptCap, .. }));
+    }
+
+    #[test]
+    fn the_deadline_is_the_users_and_the_attempt_setting_never_binds_by_default() {
+        let (shortest, longest) = DEADLINE_MINUTES_RANGE;
+        for minutes in shortest..=longest {
+            let p = Policy::with_settings(&Settings { deadline_minutes: minutes, ..Settings::default() });
+            assert_eq!(p.deadline_ms, u64::from(minutes) * 60_000);
+            assert_eq!(p.max_attempts, p.implied_max_attempts(), "{minutes} min");
+            assert!(p.max_attempts >= 1 && p.max_attempts < crate::settings::MAX_ATTEMPTS_RANGE.1, "{minutes} min: {}", p.max_attempts);
+        }
+        let short = Policy::with_settings(&Settings { deadline_minutes: 1, ..Settings::default() });
+        assert_eq!(short.max_attempts, 2, "5 s, then the window: 45 s");
     }
 
     #[test]
@@ -267,10 +288,14 @@ mod tests {
     fn settings_only_make_it_more_cautious() {
         let cautious = Policy::with_settings(&Settings { delay_scale: 2.0, max_attempts: 3, ..Settings::default() });
         assert_eq!(cautious.busy_envelope_ms[0], 10_000);
+        assert_eq!(cautious.closing_delay_ms, 90_000);
         assert_eq!(cautious.max_attempts, 3);
-        let bold = Policy::with_settings(&Settings { delay_scale: 0.1, max_attempts: 50, ..Settings::default() });
+        let slower = Policy::with_settings(&Settings { delay_scale: 2.0, ..Settings::default() });
+        assert!(slower.max_attempts < Policy::default().max_attempts, "later attempts are fewer attempts");
+        let bold = Policy::with_settings(&Settings { delay_scale: 0.1, max_attempts: 50, deadline_minutes: 90, ..Settings::default() });
         assert_eq!(bold.busy_envelope_ms, Policy::default().busy_envelope_ms);
-        assert_eq!(bold.max_attempts, Policy::default().max_attempts);
+        assert_eq!(bold.deadline_ms, 30 * 60_000, "never beyond the longest deadline");
+        assert!(bold.max_attempts <= Policy::with_settings(&Settings { deadline_minutes: 30, ..Settings::default() }).max_attempts);
     }
 
     fn any_verdict() -> impl Strategy<Value = Verdict> {
@@ -306,6 +331,32 @@ mod tests {
                 Decision::AwaitResume { .. } => prop_assert_eq!(verdict, Verdict::Dropped),
                 Decision::Stop { .. } | Decision::Explain { .. } => {}
             }
+        }
+
+        /// Following busy decisions with any jitter, a message stops at its deadline: the cap is
+        /// what the schedule implies, so it only ever stops a path whose next try would be late.
+        #[test]
+        fn busy_paths_end_at_the_deadline_within_the_cap(draws in proptest::collection::vec(0.0f64..1.0, 40), minutes in 1u32..=30) {
+            let p = Policy::with_settings(&Settings { deadline_minutes: minutes, ..Settings::default() });
+            let busy = Verdict::Busy { code: "server_busy".into() };
+            let mut context = ctx(0);
+            for random in draws {
+                match p.decide(&busy, context, random) {
+                    Decision::Retry { delay_ms, attempt, .. } => {
+                        prop_assert!(attempt <= p.max_attempts);
+                        context = FailureContext { attempts: attempt, now_ms: context.now_ms + delay_ms as f64, ..context };
+                    }
+                    Decision::Stop { reason: StopReason::Deadline, .. } => return Ok(()),
+                    Decision::Stop { reason: StopReason::AttemptCap, .. } => {
+                        let uncapped = Policy { max_attempts: u32::MAX, ..p.clone() };
+                        let late = matches!(uncapped.decide(&busy, context, random), Decision::Stop { reason: StopReason::Deadline, .. });
+                        prop_assert!(late, "the cap cut a path short");
+                        return Ok(());
+                    }
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+            prop_assert!(false, "more than 40 attempts");
         }
 
         #[test]

@@ -73,9 +73,10 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        let bad = Settings { max_attempts: 0, delay_scale: 0.5, ..Settings::default() };
+        let bad = Settings { max_attempts: 0, delay_scale: 0.5, deadline_minutes: 31, ..Settings::default() };
         let fields: Vec<String> = bad.problems().into_iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["max_attempts", "delay_scale"]);
+        assert_eq!(fields, ["max_attempts", "delay_scale", "deadline_minutes"]);
+        assert_eq!(Settings { deadline_minutes: 0, ..Settings::default() }.problems().len(), 1);
         assert!(Settings::default().problems().is_empty());
         assert_eq!(Settings::from_stored(Some(bad)), Settings::default());
         let nan = Settings { delay_scale: f64::NAN, ..Settings::default() };

@@ -72,6 +72,9 @@ fn candidates() -> Vec<Policy> {
         variant(&[5_000, 10_000, 30_000, 60_000], 0, 60_000),
         // The same, trying more often in the last minutes.
         variant(&[5_000, 10_000, 30_000, 60_000], 180_000, 20_000),
+        variant(&[5_000, 10_000, 30_000, 60_000], 240_000, 30_000),
+        variant(&[5_000, 30_000, 120_000], 240_000, 20_000),
+        variant(&[5_000, 30_000, 120_000], 240_000, 30_000),
         // A probe after 5 s, one mid-way, then the last minutes.
         variant(&[5_000, 300_000], 240_000, 30_000),
         variant(&[5_000, 300_000], 240_000, 60_000),
@@ -187,7 +190,8 @@ fn main() {
 
     // The trade-off curve.
     para(&mut out, "### Trade-off: answered share against attempts, variants of the default policy (each with the `Budget`)");
-    let mut table = Table::new(&["schedule", "2.5×: answered", "attempts/answer", "locked out", "1.3×: answered", "attempts/answer", "locked out"]);
+    let mut table = Table::new(&["schedule", "2.5×: answered", "attempts/answer", "locked out", "1.3×: answered", "attempts/answer", "locked out", "2.5×, 1 in 10 among manual: its users / others answered"]);
+    let manual = Schedule::Manual;
     for (i, policy) in candidates.iter().enumerate() {
         let mut name = describe(policy);
         if policy.busy_envelope_ms == default_policy.busy_envelope_ms && policy.closing_window_ms == default_policy.closing_window_ms && policy.closing_delay_ms == default_policy.closing_delay_ms {
@@ -198,6 +202,9 @@ fn main() {
             let f = &candidate_outcomes[i].all;
             cells.extend([pct(f.answered_pct()), num(f.attempts_per_answer()), pct(f.locked_pct())]);
         }
+        let ours = unbusy(policy.clone());
+        let mixed = Run { scenario: &at_peaks[0].1, main: &ours, other: Some((&manual, UNBUSY_EVERY)), seed: CLIENT_SEED }.simulate();
+        cells.push(format!("{} / {}", pct(mixed.main.answered_pct()), pct(mixed.other.answered_pct())));
         table.row(cells);
     }
     out += &table.markdown();
