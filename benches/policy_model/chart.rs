@@ -39,22 +39,37 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), Box<dyn std::error::Err
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d((1.0..max_attempts * 1.5).log_scale(), (lo - 0.5).floor()..(hi + 0.5).ceil())?;
-        chart.configure_mesh().x_desc("attempts per answer (log)").y_desc("answered %").light_line_style(WHITE.mix(0.0)).draw()?;
-        // The candidates as a curve, in order of cost.
-        let mut curve: Vec<(f64, f64)> = panel.points.iter().filter(|p| !matches!(p.kind, Kind::Anchor)).map(|p| (p.attempts_per_answer, p.answered_pct)).collect();
-        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart.draw_series(LineSeries::new(curve, CANDIDATE.mix(0.4)))?;
-        for point in &panel.points {
-            let (color, size, labelled) = match point.kind {
-                Kind::Anchor => (ANCHOR, 4, true),
-                Kind::Candidate => (CANDIDATE, 3, false),
-                Kind::Default => (DEFAULT, 6, true),
-            };
-            let at = (point.attempts_per_answer, point.answered_pct);
-            chart.draw_series(std::iter::once(Circle::new(at, size, color.filled())))?;
-            if labelled {
-                chart.draw_series(std::iter::once(Text::new(point.label.clone(), at, ("sans-serif", 12).into_font().color(&color))))?;
+        chart
+            .configure_mesh()
+            .x_desc("attempts per answer (log scale)")
+            .y_desc("answered %")
+            .x_labels(6)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        // The trade-off curve: the variants no other variant beats on both counts.
+        let mut variants: Vec<(f64, f64)> = panel.points.iter().filter(|p| !matches!(p.kind, Kind::Anchor)).map(|p| (p.attempts_per_answer, p.answered_pct)).collect();
+        variants.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut frontier: Vec<(f64, f64)> = Vec::new();
+        for point in variants {
+            if frontier.last().is_none_or(|last| point.1 > last.1) {
+                frontier.push(point);
             }
+        }
+        chart.draw_series(LineSeries::new(frontier, CANDIDATE.mix(0.5)))?;
+        for (i, point) in panel.points.iter().enumerate() {
+            let (color, size) = match point.kind {
+                Kind::Anchor => (ANCHOR, 4),
+                Kind::Candidate => (CANDIDATE, 3),
+                Kind::Default => (DEFAULT, 6),
+            };
+            // Labels alternate above and below their points so that neighbours stay readable.
+            let label_offset = if i % 2 == 0 { (6, -16) } else { (6, 4) };
+            let marker = EmptyElement::at((point.attempts_per_answer, point.answered_pct))
+                + Circle::new((0, 0), size, color.filled())
+                + Text::new(point.label.clone(), label_offset, ("sans-serif", 12).into_font().color(&color));
+            chart.draw_series(std::iter::once(marker))?;
         }
     }
     root.present()?;

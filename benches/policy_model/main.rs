@@ -36,8 +36,13 @@ const ISSUE_FIGURES: [(&str, f64); 6] = [
     ("FIFO queue in the service (oracle)", 67.6),
 ];
 
+/// The issue's figure for Unbusy's schedule before this model (the first candidate).
+const PREVIOUS_DEFAULT_FIGURE: f64 = 61.5;
+
 struct Row {
     name: String,
+    /// On the chart.
+    short: &'static str,
     schedule: Schedule,
     kind: Kind,
 }
@@ -47,16 +52,16 @@ fn unbusy(policy: Policy) -> Schedule {
 }
 
 fn anchors() -> Vec<Row> {
-    let anchor = |name: &str, schedule| Row { name: name.into(), schedule, kind: Kind::Anchor };
+    let anchor = |name: &str, short, schedule| Row { name: name.into(), short, schedule, kind: Kind::Anchor };
     vec![
-        anchor("no retry", Schedule::NoRetry),
-        anchor("fixed 2.5 s", Schedule::Fixed { delay_s: 2.5 }),
-        anchor("fixed 3 s", Schedule::Fixed { delay_s: 3.0 }),
-        anchor("fixed 10 s", Schedule::Fixed { delay_s: 10.0 }),
-        anchor("manual 5 / 10 / 30 s, then 30 s", Schedule::Manual),
-        anchor("exponential 5 s doubling to 60 s", Schedule::Exponential),
-        anchor("full-jitter exponential", Schedule::FullJitter),
-        anchor("FIFO queue in the service (oracle)", Schedule::Oracle),
+        anchor("no retry", "no retry", Schedule::NoRetry),
+        anchor("fixed 2.5 s", "2.5 s", Schedule::Fixed { delay_s: 2.5 }),
+        anchor("fixed 3 s", "3 s", Schedule::Fixed { delay_s: 3.0 }),
+        anchor("fixed 10 s", "10 s", Schedule::Fixed { delay_s: 10.0 }),
+        anchor("manual 5 / 10 / 30 s, then 30 s", "manual", Schedule::Manual),
+        anchor("exponential 5 s doubling to 60 s", "exponential", Schedule::Exponential),
+        anchor("full-jitter exponential", "full jitter", Schedule::FullJitter),
+        anchor("FIFO queue in the service (oracle)", "FIFO (oracle)", Schedule::Oracle),
     ]
 }
 
@@ -67,7 +72,12 @@ fn candidates() -> Vec<Policy> {
         policy.max_attempts = policy.implied_max_attempts();
         policy
     };
+    let mut previous = variant(&[5_000, 10_000, 30_000, 60_000], 0, 60_000);
+    previous.deadline_ms = 600_000;
+    previous.max_attempts = 6;
     let mut out = vec![
+        // Unbusy's schedule before this model: 6 attempts within 10 minutes.
+        previous,
         // Backing off only: the gaps keep growing until the deadline.
         variant(&[5_000, 10_000, 30_000, 60_000], 0, 60_000),
         // The same, trying more often in the last minutes.
@@ -95,8 +105,8 @@ fn main() {
     let started = Instant::now();
     let default_policy = Policy::with_settings(&Settings::default());
     let mut rows = anchors();
-    rows.push(Row { name: "**Unbusy** (`Policy` + `Budget`)".into(), schedule: unbusy(default_policy.clone()), kind: Kind::Default });
-    rows.push(Row { name: "Unbusy's `Policy` without the `Budget`".into(), schedule: Schedule::Unbusy { policy: default_policy.clone(), budget: None }, kind: Kind::Candidate });
+    rows.push(Row { name: "**Unbusy** (`Policy` + `Budget`)".into(), short: "Unbusy", schedule: unbusy(default_policy.clone()), kind: Kind::Default });
+    rows.push(Row { name: "Unbusy's `Policy` without the `Budget`".into(), short: "", schedule: Schedule::Unbusy { policy: default_policy.clone(), budget: None }, kind: Kind::Candidate });
     let candidates = candidates();
 
     let mut out = String::new();
@@ -107,7 +117,7 @@ fn main() {
             "`cargo bench -p unbusy --bench policy_model` writes this section (`benches/policy_model/`). The model is the one the issue specifies: \
              {} generation slots; the k-th admission holds one for a lognormal time (median 25 s, σ 0.6, at most 180 s), the same sequence for every schedule; \
              capacity = slots / mean hold = {:.2} messages/s (mean hold {:.2} s); 3 hours of Poisson arrivals at {} × capacity off-peak rising, with Gaussian \
-             shoulders (σ 10 min), to a 40-minute plateau at the peak; each message goes to the pool user ({}) free longest (free 60 s after its previous message \
+             shoulders (σ 10 min), to a 40-minute plateau at the peak; each message goes to the user of a pool of {} who has been free longest (free 60 s after its previous message \
              was answered or abandoned), else to a user from outside the pool; an attempt is admitted iff a slot is free at that instant, otherwise the client \
              learns \"busy\" 0.5 s later and waits the schedule's delay from then; more than 6 attempts of a user in a sliding minute are refused and lock the \
              user out for 60 s (attempts during the lock-out count and are refused); a message is abandoned when its next attempt would fall more than {} min \
@@ -164,7 +174,7 @@ fn main() {
             .zip(&outcomes)
             .filter(|(row, _)| !matches!(row.kind, Kind::Candidate))
             .map(|(row, o)| Point {
-                label: row.name.replace("**", "").replace('`', ""),
+                label: row.short.into(),
                 kind: if matches!(row.kind, Kind::Default) { Kind::Default } else { Kind::Anchor },
                 attempts_per_answer: o.all.attempts_per_answer(),
                 answered_pct: o.all.answered_pct(),
@@ -177,12 +187,14 @@ fn main() {
 
     // The model against the issue's figures.
     para(&mut out, "### Sanity: the anchors here and in the issue (2.5× peak)");
-    let (_, _, outcomes, _) = &at_peaks[0];
+    let (_, _, outcomes, candidate_outcomes) = &at_peaks[0];
     let mut table = Table::new(&["anchor", "issue", "this model", "difference"]);
     for (name, figure) in ISSUE_FIGURES {
         let ours = rows.iter().zip(outcomes).find(|(row, _)| row.name == name).map(|(_, o)| o.all.answered_pct()).unwrap_or(f64::NAN);
         table.row(vec![name.into(), pct(figure), pct(ours), format!("{:+.1} pp", ours - figure)]);
     }
+    let previous = candidate_outcomes[0].all.answered_pct();
+    table.row(vec!["Unbusy's previous default (6 attempts, 10 min)".into(), pct(PREVIOUS_DEFAULT_FIGURE), pct(previous), format!("{:+.1} pp", previous - PREVIOUS_DEFAULT_FIGURE)]);
     out += &table.markdown();
     out += "\n";
     let exponential = rows.iter().zip(outcomes).find(|(row, _)| row.name.starts_with("exponential")).map(|(_, o)| o.all.attempts_per_answer()).unwrap_or(f64::NAN);
@@ -194,8 +206,10 @@ fn main() {
     let manual = Schedule::Manual;
     for (i, policy) in candidates.iter().enumerate() {
         let mut name = describe(policy);
-        if policy.busy_envelope_ms == default_policy.busy_envelope_ms && policy.closing_window_ms == default_policy.closing_window_ms && policy.closing_delay_ms == default_policy.closing_delay_ms {
+        if *policy == default_policy {
             name = format!("**{name} (default)**");
+        } else if i == 0 {
+            name = format!("{name} (previous default)");
         }
         let mut cells = vec![name];
         for (_, _, _, candidate_outcomes) in &at_peaks {

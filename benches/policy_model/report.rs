@@ -79,15 +79,12 @@ fn seconds(ms: u64) -> String {
 /// A busy schedule in words, from the policy's own numbers.
 pub fn describe(policy: &Policy) -> String {
     let envelope: Vec<String> = policy.busy_envelope_ms.iter().map(|d| seconds(*d)).collect();
-    format!(
-        "{} ± {:.0} %; last {} every {}; deadline {}, cap {}",
-        envelope.join(", "),
-        policy.jitter * 100.0,
-        seconds(policy.closing_window_ms),
-        seconds(policy.closing_delay_ms),
-        seconds(policy.deadline_ms),
-        policy.max_attempts
-    )
+    let closing = if policy.closing_window_ms == 0 {
+        "no closing window".to_string()
+    } else {
+        format!("last {} every {}", seconds(policy.closing_window_ms), seconds(policy.closing_delay_ms))
+    };
+    format!("{} ± {:.0} %; {closing}; deadline {}, cap {}", envelope.join(", "), policy.jitter * 100.0, seconds(policy.deadline_ms), policy.max_attempts)
 }
 
 /// "model name" and the number of processors, from /proc/cpuinfo.
@@ -106,7 +103,7 @@ pub fn write_section(path: &Path, section: &str) -> std::io::Result<()> {
     let block = format!("{BEGIN}\n{section}{END}");
     let updated = match (existing.find(BEGIN), existing.find(END)) {
         (Some(begin), Some(end)) if begin < end => format!("{}{block}{}", &existing[..begin], &existing[end + END.len()..]),
-        _ => format!("{}\n{block}\n", existing.trim_end()),
+        _ => format!("{}\n\n{block}\n", existing.trim_end()),
     };
     std::fs::write(path, updated)
 }
