@@ -1,6 +1,6 @@
 // Unbusy's background (Chromium: module service worker; Firefox: module background script).
 // It only connects the browser to the Rust core: every decision is made in `Core`.
-import init, { Core } from "./core/unbusy.js";
+import init, { Core, reinitCore } from "./core/unbusy.js";
 
 const api = globalThis.browser || globalThis.chrome;
 const CHAT_PAGES = "https://chat.deepseek.com/*";
@@ -9,14 +9,74 @@ const RECENT_EVENTS_LIMIT = 50;
 const STATE_KEY = "hubState";
 const HISTORY_KEY = "busyHistory";
 const SETTINGS_KEY = "settings";
+const FAULTS_KEY = "coreFaults";
 const BACKSTOP_ALARM = "retry-backstop";
+const SILENCE_ALARM = "stream-silence";
+// A core that traps is replaced at most this often; past that it stays down until the window moves.
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 10 * 60 * 1000;
 const BADGES = { waiting: ["…", "#b45309"], recovered: ["✓", "#047857"], problem: ["!", "#b91c1c"] };
 
 // Listeners are registered synchronously below; the core is awaited inside them. Its state lives
 // in session storage, so a stopped and restarted background picks up where it was.
-const core = init({ module_or_path: api.runtime.getURL("core/unbusy_bg.wasm") })
-  .then(() => Promise.all([api.storage.session.get(STATE_KEY), api.storage.sync.get(SETTINGS_KEY), api.storage.local.get(HISTORY_KEY)]))
-  .then(([session, sync, local]) => new Core(session[STATE_KEY], sync[SETTINGS_KEY], local[HISTORY_KEY]));
+// The module is compiled once; a core that trapped is replaced by a fresh instance of it.
+const wasmModule = fetch(api.runtime.getURL("core/unbusy_bg.wasm")).then((r) => r.arrayBuffer()).then((bytes) => WebAssembly.compile(bytes));
+// Faults survive the worker being stopped: { count, last_ms, restarts: [times within the window] }.
+let faults = { count: 0, last_ms: 0, restarts: [] };
+const broken = new WeakSet();
+
+async function startCore(afterFault) {
+  const module = await wasmModule;
+  if (afterFault) await reinitCore(module);
+  else await init({ module_or_path: module });
+  const [session, sync, local] = await Promise.all([api.storage.session.get([STATE_KEY, FAULTS_KEY]), api.storage.sync.get(SETTINGS_KEY), api.storage.local.get(HISTORY_KEY)]);
+  if (!afterFault && session[FAULTS_KEY]) faults = { ...faults, ...session[FAULTS_KEY] };
+  const c = new Core(session[STATE_KEY], sync[SETTINGS_KEY], local[HISTORY_KEY]);
+  c.noteCoreFaults(faults.count, faults.last_ms);
+  return c;
+}
+
+let core = startCore(false).catch(() => null);
+
+function restartAllowed(now) {
+  faults.restarts = faults.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+  return faults.restarts.length < MAX_RESTARTS;
+}
+
+// The core threw: it trapped (the release build aborts on panic) or is poisoned (wasm-bindgen's
+// borrow flag stays set after a trap), since no call into it throws by design. Drop that instance
+// and start a fresh one from the stored state, unless restarts are capped.
+function coreFault(c) {
+  if (broken.has(c)) return;
+  broken.add(c);
+  const now = Date.now();
+  faults.count += 1;
+  faults.last_ms = now;
+  // Inert from now on: its finalizer must not free its pointer in the next instance.
+  try { c.__destroy_into_raw(); } catch { /* nothing to undo */ }
+  const allowed = restartAllowed(now);
+  if (allowed) faults.restarts.push(now);
+  write(() => api.storage.session.set({ [FAULTS_KEY]: faults }));
+  core = allowed ? startCore(true).catch(() => null) : Promise.resolve(null);
+}
+
+// Runs `task` (calls into the core only) and returns its result; `null` if the core is down or
+// faulted during the call. A core that is down is tried again once the restart window allows.
+async function callCore(task) {
+  let c = await core;
+  if (!c && restartAllowed(Date.now())) {
+    faults.restarts.push(Date.now());
+    core = startCore(true).catch(() => null);
+    c = await core;
+  }
+  if (!c || broken.has(c)) return null;
+  try {
+    return task(c);
+  } catch {
+    coreFault(c);
+    return null;
+  }
+}
 
 // Storage writes, one after another.
 let writing = Promise.resolve();
@@ -39,9 +99,10 @@ function setBadge(tabId, kind) {
   if (text) api.action.setBadgeBackgroundColor({ tabId, color }).catch(() => {});
 }
 
-async function announceRecovery(c, recovered) {
+async function announceRecovery(recovered) {
   setBadge(recovered.tab_id, "recovered");
-  const permitted = api.notifications && c.settings().notify;
+  const settings = await callCore((c) => c.settings());
+  const permitted = api.notifications && settings && settings.notify;
   if (!permitted) return;
   api.notifications.create(`recovered-${recovered.tab_id}`, {
     type: "basic",
@@ -51,12 +112,21 @@ async function announceRecovery(c, recovered) {
   }).catch(() => {});
 }
 
-async function applyOutcome(c, outcome, tabId) {
+// Stores what the core holds now (nothing if it faulted meanwhile: the last good copy stays).
+function persist(area, key, read) {
+  write(async () => {
+    const value = await callCore(read);
+    if (value) await area.set({ [key]: value });
+  });
+}
+
+async function applyOutcome(outcome, tabId) {
   if (outcome.record) await record(outcome.record);
-  if (outcome.persist) write(() => api.storage.session.set({ [STATE_KEY]: c.state() }));
-  if (outcome.history_changed) write(() => api.storage.local.set({ [HISTORY_KEY]: c.history() }));
+  if (outcome.persist) persist(api.storage.session, STATE_KEY, (c) => c.state());
+  if (outcome.history_changed) persist(api.storage.local, HISTORY_KEY, (c) => c.history());
   if (outcome.alarm_at_ms) api.alarms.create(BACKSTOP_ALARM, { when: outcome.alarm_at_ms });
-  if (outcome.recovered) announceRecovery(c, outcome.recovered);
+  if (outcome.silence_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: outcome.silence_check_at_ms });
+  if (outcome.recovered) announceRecovery(outcome.recovered);
   const reply = outcome.reply;
   if (reply && reply.type === "bg_verdict") {
     const action = reply.decision && reply.decision.action;
@@ -67,39 +137,47 @@ async function applyOutcome(c, outcome, tabId) {
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (sender.id !== api.runtime.id) return false;
   const fromOwnPage = !sender.tab || (sender.url || "").startsWith(api.runtime.getURL(""));
-  core.then(async (c) => {
+  (async () => {
     if (fromOwnPage) {
-      const reply = c.handleUi(message);
+      const reply = await callCore((c) => c.handleUi(message));
       if (reply && reply.saved) await api.storage.sync.set({ [SETTINGS_KEY]: reply.settings });
       sendResponse(reply);
       return;
     }
     const from = { tab_id: sender.tab.id, frame_id: sender.frameId || 0, incognito: Boolean(sender.tab.incognito), now_ms: Date.now(), local_hour: new Date().getHours() };
-    const outcome = c.handle(message, from);
-    await applyOutcome(c, outcome, sender.tab.id);
+    const outcome = await callCore((c) => c.handle(message, from));
+    if (!outcome) { sendResponse(null); return; }
+    await applyOutcome(outcome, sender.tab.id);
     sendResponse(outcome.reply);
-  }).catch(() => sendResponse(null));
+  })().catch(() => sendResponse(null));
   return true;
 });
 
 // Settings changed on another device (storage.sync) or in the options page.
 api.storage.onChanged.addListener((changes, area) => {
-  if (area === "sync" && changes[SETTINGS_KEY]) core.then((c) => c.applyStoredSettings(changes[SETTINGS_KEY].newValue));
+  if (area === "sync" && changes[SETTINGS_KEY]) callCore((c) => c.applyStoredSettings(changes[SETTINGS_KEY].newValue));
 });
 
 // Backstop for a countdown whose page timer did not fire: poke the tabs whose retry is overdue.
 api.alarms.onAlarm.addListener((alarm) => {
-  if (alarm.name !== BACKSTOP_ALARM) return;
-  core.then((c) => {
-    for (const tabId of c.overdueTabs(Date.now())) api.tabs.sendMessage(tabId, { type: "bg_retry_poke" }).catch(() => {});
-  });
+  if (alarm.name === BACKSTOP_ALARM) {
+    callCore((c) => c.overdueTabs(Date.now())).then((tabs) => {
+      for (const tabId of tabs || []) api.tabs.sendMessage(tabId, { type: "bg_retry_poke" }).catch(() => {});
+    });
+  }
+  // Streams that went silent past the server's heartbeat limit: the core names them dead.
+  if (alarm.name === SILENCE_ALARM) {
+    callCore((c) => c.stalled(Date.now())).then(async (found) => {
+      for (const { tab_id: tabId, outcome } of found || []) {
+        await applyOutcome(outcome, tabId);
+        if (outcome.reply) api.tabs.sendMessage(tabId, outcome.reply).catch(() => {});
+      }
+    });
+  }
 });
 
 api.tabs.onRemoved.addListener((tabId) => {
-  core.then((c) => {
-    c.forgetTab(tabId);
-    write(() => api.storage.session.set({ [STATE_KEY]: c.state() }));
-  });
+  callCore((c) => c.forgetTab(tabId)).then(() => persist(api.storage.session, STATE_KEY, (c) => c.state()));
 });
 
 // Chromium does not run content scripts in tabs that were open before install or update:

@@ -14,7 +14,7 @@
     "/api/v0/chat/edit_message", "/api/v0/chat/resume_stream",
   ]);
   const JSON_ROUTES = new Set(["/api/v0/chat_session/create", "/api/v0/chat/create_pow_challenge", "/api/v0/users/current"]);
-  const HEADERS = ["content-type", "retry-after", "x-fetch-after-sec", "x-amzn-waf-action"];
+  const HEADERS = ["content-type", "retry-after", "x-amzn-waf-action", "cf-mitigated", "x-ds-sse-heartbeat-timeout-secs"];
   const MAX_JSON_CHARS = 64 * 1024;
 
   let port = null;
@@ -83,6 +83,10 @@
     if (data && typeof data === "object" && typeof data.biz_code === "number") {
       envelope.biz_code = data.biz_code;
       if (typeof data.biz_msg === "string" && data.biz_code) envelope.biz_msg = data.biz_msg.slice(0, 200);
+      // A muted account: only until when (`/users/current` keeps it under `chat`).
+      const biz = data.biz_data && typeof data.biz_data === "object" ? data.biz_data : null;
+      const mute = biz && (biz.is_muted ? biz : biz.chat && biz.chat.is_muted ? biz.chat : null);
+      if (mute && Number.isSafeInteger(mute.mute_until) && mute.mute_until > 0) envelope.mute_until = mute.mute_until;
     }
     return envelope;
   }
@@ -119,8 +123,15 @@
   }
 
   // ---- other extensions' hooks (for the popup's conflict check) ----
-  // Must match HOOK_MARKERS in src/diagnose/conflicts.rs.
+  // Must match HOOK_MARKERS in src/diagnose/conflicts.rs: symbols on window or fetch, and traces
+  // other helpers leave on the page's own requests (seen while watching them).
   const MARKERS = ["deepseek-pp.fetch-hook-installed"];
+  const seenOnRequests = new Set();
+  function noteRequestMarker(marker) {
+    if (seenOnRequests.has(marker)) return;
+    seenOnRequests.add(marker);
+    if (document.readyState === "complete") reportPageHooks();
+  }
   const isNative = (fn) => {
     try { return typeof fn === "function" && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(fn)); } catch { return false; }
   };
@@ -132,7 +143,8 @@
   function reportPageHooks() {
     try {
       const proto = window.XMLHttpRequest && XMLHttpRequest.prototype;
-      const markers = MARKERS.filter((m) => { const key = Symbol.for(m); return key in window || (typeof window.fetch === "function" && key in window.fetch); });
+      const markers = MARKERS.filter((m) => { const key = Symbol.for(m); return key in window || (typeof window.fetch === "function" && key in window.fetch); })
+        .concat([...seenOnRequests]);
       post({
         type: "cs_page_hooks",
         fetch: ourFetch && window.fetch !== ourFetch ? "replaced_after" : fetchAtStart,
@@ -152,6 +164,7 @@
       const result = nativeFetch.apply(this, arguments);
       try {
         const route = !detached && routeOf(input instanceof Request ? input.url : input);
+        if (route && init && init.headers && new Headers(init.headers).has("x-dpp-bypass-hook")) noteRequestMarker("header:x-dpp-bypass-hook");
         if (route) result.then((response) => { try { observeFetch(route, response, Math.round(performance.now() - started)); } catch { /* page unaffected */ } }, () => {});
       } catch { /* page unaffected */ }
       return result;
@@ -227,6 +240,7 @@
     XHR.send = function send() {
       try {
         const route = routes.get(this);
+        if (route && "__bdsRequestMeta" in this) noteRequestMarker("xhr:__bdsRequestMeta");
         if (route && !detached) watchXhr(this, route);
       } catch { /* page unaffected */ }
       return nativeSend.apply(this, arguments);

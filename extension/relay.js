@@ -11,7 +11,7 @@
   // Must match src/protocol.rs.
   const STREAM_ROUTES = ["/api/v0/chat/completion", "/api/v0/chat/regenerate", "/api/v0/chat/continue", "/api/v0/chat/edit_message", "/api/v0/chat/resume_stream"];
   const JSON_ROUTES = ["/api/v0/chat_session/create", "/api/v0/chat/create_pow_challenge", "/api/v0/users/current"];
-  const HEADER_NAMES = ["content-type", "retry-after", "x-fetch-after-sec", "x-amzn-waf-action"];
+  const HEADER_NAMES = ["content-type", "retry-after", "x-amzn-waf-action", "cf-mitigated", "x-ds-sse-heartbeat-timeout-secs"];
   const TRANSPORTS = ["fetch", "xhr"];
   const ENDS = ["complete", "aborted", "network_error"];
   const MAX_CHUNK_BYTES = 256 * 1024;
@@ -38,9 +38,10 @@
 
   function envelopeOk(env) {
     if (!env || typeof env !== "object") return false;
-    const keys = ["code", "msg", "biz_code", "biz_msg"];
+    const keys = ["code", "msg", "biz_code", "biz_msg", "mute_until"];
     return Object.keys(env).every((k) => keys.includes(k))
       && isOptional(env.code, Number.isSafeInteger) && isOptional(env.biz_code, Number.isSafeInteger)
+      && isOptional(env.mute_until, (v) => Number.isSafeInteger(v) && v > 0)
       && isOptional(env.msg, isShortText) && isOptional(env.biz_msg, isShortText);
   }
 
@@ -127,6 +128,8 @@
   }
   function announce() { window.dispatchEvent(new Event("unbusy:relay-ready")); }
   window.addEventListener("unbusy:hook-port", onPort, true);
+  // A new document: whatever the background had pending for this tab belonged to the old one.
+  if (window === window.top) send({ type: "cs_page_loaded" });
   window.addEventListener("unbusy:hook-ready", announce, true);
   announce();
 
@@ -134,14 +137,29 @@
   const SUGGESTION_KEYS = {
     instant_mode: "suggestInstantMode", search_off: "suggestSearchOff", new_chat: "suggestNewChat",
     log_in: "suggestLogIn", reload_page: "suggestReloadPage", check_status: "suggestCheckStatus",
+    check_network: "suggestCheckNetwork",
   };
   const STOP_KEYS = { attempt_cap: "bannerAttemptCap", deadline: "bannerDeadline", auto_retry_off: "bannerAutoRetryOff" };
-  // Where the page's own retry control is, most reliable first. Class names are hashed by the site's
-  // build, so none is used. Update this table when the site changes.
-  const RETRY_LOCATORS = [
-    { how: "svg-id", id: "重新生成" },
-    { how: "name", names: ["重新生成", "Regenerate", "Retry", "重试", "重新生成回答"] },
-  ];
+  // The conversation a countdown belongs to: the page's own address (the app changes it in place).
+  const conversationNow = () => location.pathname;
+  // Where the page's own controls are. Only the last assistant message of the conversation is
+  // searched: a control elsewhere belongs to another answer. Each entry says where it was seen; when
+  // none matches, Unbusy says "not found" (the self-check) and never guesses. Class names are hashed
+  // by the site's build except the ds-* ones.
+  const MESSAGE_BLOCK = "div.ds-message"; // stable class, 2026 (protocol notes, "DOM")
+  const USER_MESSAGE = '[data-role="user"]';
+  const CONTROL_LOCATORS = {
+    retry: [
+      // The id sits on a shape inside the icon's svg (userscripts: `svg rect#重新生成`, 2025-09..2026-09),
+      // or on the svg itself; climb to the enclosing icon button.
+      { select: '[id="重新生成"]', climb: '.ds-icon-button, [role="button"], button', source: "userscripts, 2025-09 to 2026-09" },
+      { select: '[aria-label="重新生成"], [aria-label="Regenerate"]', climb: '.ds-icon-button, [role="button"], button', source: "aria-label form, 2025" },
+    ],
+    continue: [
+      { select: 'div[role="button"].ds-button--secondary', texts: ["继续生成", "Continue"], source: "reverse-engineered client notes, 2026-09" },
+      { select: 'button, [role="button"]', texts: ["继续生成", "Continue"], source: "text fallback, 2026-09" },
+    ],
+  };
   const CONFIRM_MS = 5000;
   const t = (key, ...args) => api.i18n.getMessage(key, args.map(String)) || key;
 
@@ -224,17 +242,25 @@
     confirmTimer = null;
   }
 
+  // Another conversation on screen (in-app navigation): the control there belongs to another answer.
+  function leftConversation() {
+    if (!countdown || countdown.conversation === conversationNow()) return false;
+    cancel("navigated", "bannerNavigated");
+    return true;
+  }
+
   function renderCountdown() {
-    if (!countdown || !banner) return;
+    if (!countdown || !banner || leftConversation()) return;
     const left = countdown.paused ? countdown.remaining : Math.max(0, countdown.dueAt - Date.now());
     const seconds = Math.ceil(left / 1000);
-    banner.detail.textContent = countdown.resume ? t("bannerAwaitResume", seconds) : t("bannerRetryIn", seconds, countdown.attempt, countdown.max);
+    const key = countdown.resume ? "bannerAwaitResume" : countdown.control === "continue" ? "bannerContinueIn" : "bannerRetryIn";
+    banner.detail.textContent = countdown.resume ? t(key, seconds) : t(key, seconds, countdown.attempt, countdown.max);
     banner.host.dataset.remainingMs = String(Math.round(left));
   }
 
   function startCountdown(ms, fields) {
     stopTimers();
-    countdown = { ...countdown, ...fields, dueAt: Date.now() + ms, remaining: ms, paused: false };
+    countdown = { conversation: conversationNow(), ...countdown, ...fields, dueAt: Date.now() + ms, remaining: ms, paused: false };
     show({ state: "waiting", detail: "" });
     if (countdown.pauseHidden && document.hidden) pauseCountdown();
     else countdown.timer = setTimeout(onDue, ms);
@@ -248,6 +274,8 @@
     countdown.remaining = Math.max(0, countdown.dueAt - Date.now());
     countdown.paused = true;
   }
+
+  window.addEventListener("popstate", () => leftConversation());
 
   document.addEventListener("visibilitychange", () => {
     if (!countdown || !countdown.pauseHidden) return;
@@ -276,32 +304,35 @@
       if (tries > 1) countdown.timer = setTimeout(() => ask(manual, tries - 1), 1000);
       return;
     }
-    if (reply.type === "bg_retry_go") fire();
+    if (reply.type === "bg_retry_go") fire(reply.control);
     else if (reply.type === "bg_retry_wait") startCountdown(reply.delay_ms, {});
     else { stopTimers(); countdown = null; }
   }
 
-  function locateRetryControl() {
-    for (const locator of RETRY_LOCATORS) {
-      let candidates = [];
-      if (locator.how === "svg-id") {
-        candidates = [...document.querySelectorAll("svg")].filter((svg) => svg.id === locator.id)
-          .map((svg) => svg.closest("button, [role=button]") || svg.parentElement);
-      } else if (locator.how === "name") {
-        candidates = [...document.querySelectorAll("button, [role=button]")].filter((el) => {
-          const name = (el.getAttribute("aria-label") || el.getAttribute("title") || el.textContent || "").trim();
-          return locator.names.includes(name);
-        });
-      }
-      const visible = candidates.filter((el) => el && el.isConnected && el.getClientRects().length > 0);
-      if (visible.length) return visible[visible.length - 1];
+  function lastAssistantMessage() {
+    const blocks = document.querySelectorAll(MESSAGE_BLOCK);
+    const last = blocks[blocks.length - 1];
+    return last && !last.matches(USER_MESSAGE) ? last : null;
+  }
+
+  // The control `kind` ("retry" or "continue") of the last assistant message, or null.
+  function locateControl(kind) {
+    const scope = lastAssistantMessage();
+    if (!scope) return null;
+    for (const locator of CONTROL_LOCATORS[kind] || []) {
+      const found = [...scope.querySelectorAll(locator.select)]
+        .map((el) => (locator.climb ? el.closest(locator.climb) : el))
+        .filter((el) => el && scope.contains(el) && el.getClientRects().length > 0)
+        .filter((el) => !locator.texts || locator.texts.includes(el.textContent.trim()));
+      if (found.length) return found[found.length - 1];
     }
     return null;
   }
 
-  function fire() {
+  function fire(controlKind) {
+    if (leftConversation()) return;
     stopTimers();
-    const control = locateRetryControl();
+    const control = locateControl(controlKind);
     if (!control) {
       countdown = null;
       send({ type: "cs_retry_cancel", reason: "no_control" });
@@ -311,7 +342,7 @@
     // Tell the background first, so the request that follows is counted as automatic.
     send({ type: "cs_retry_fired" });
     countdown = null;
-    show({ state: "retrying", detail: t("bannerRetrying") });
+    show({ state: "retrying", detail: t(controlKind === "continue" ? "bannerContinuing" : "bannerRetrying") });
     if (!clickExplained) {
       clickExplained = true;
       api.storage.local.set({ clickExplained: true }).catch(() => {});
@@ -323,6 +354,23 @@
     }, CONFIRM_MS);
     control.click();
   }
+
+  // DeepSeek's own crash screen blames browser extensions: tell the background (no page text),
+  // once per document. Checked at most once a second while the page changes.
+  const CRASH_SCREEN_TEXTS = ["This page may have crashed due to changes made by certain browser extensions", "页面崩溃可能与浏览器插件对页面内容的修改有关"];
+  let crashReported = false;
+  let crashCheck = null;
+  new MutationObserver(() => {
+    if (crashReported || crashCheck) return;
+    crashCheck = setTimeout(() => {
+      crashCheck = null;
+      const text = document.body ? document.body.textContent : "";
+      if (CRASH_SCREEN_TEXTS.some((t) => text.includes(t))) {
+        crashReported = true;
+        send({ type: "cs_site_crashed" });
+      }
+    }, 1000);
+  }).observe(document, { childList: true, subtree: true });
 
   // The user is in charge: typing in the message box stands the countdown down.
   document.addEventListener("input", (event) => {
@@ -354,7 +402,7 @@
     if (decision.action === "retry" || decision.action === "await_resume") {
       show({ reply, state: "waiting" });
       startCountdown(decision.action === "retry" ? decision.delay_ms : decision.grace_ms, {
-        attempt: decision.attempt, max: decision.max_attempts, resume: decision.action === "await_resume", pauseHidden: reply.pause_hidden,
+        attempt: decision.attempt, max: decision.max_attempts, resume: decision.action === "await_resume", pauseHidden: reply.pause_hidden, control: decision.control,
       });
       return;
     }
@@ -369,7 +417,9 @@
   }
 
   // The background's backstop: a countdown whose timer did not fire (a throttled hidden tab).
+  // And a verdict found without a message from this tab (a stream that went silent).
   api.runtime.onMessage.addListener((message) => {
     if (message && message.type === "bg_retry_poke" && countdown && !countdown.paused) onDue();
+    if (message && message.type === "bg_verdict") onReply(message);
   });
 })();

@@ -3,17 +3,49 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::diagnose::history::History;
-use crate::hub::{Hub, HubState};
-use crate::protocol::{CsMessage, Sender, UiMessage};
+use crate::diagnose::view::CoreFaults;
+use crate::hub::{Hub, Outcome};
+use crate::protocol::{CsMessage, Sender, UiMessage, MAX_CHUNK_BYTES};
+use crate::restore;
 use crate::settings::Settings;
+use crate::watch::DropReason;
 
 fn to_js<T: Serialize>(value: &T) -> JsValue {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }
 
+/// A JavaScript value as JSON (`Null` if absent or not representable). Every value is read
+/// through JSON, so the WASM holds one reader per type (see `lenient`).
+fn stored(value: JsValue) -> serde_json::Value {
+    serde_wasm_bindgen::from_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Option<T> {
+    serde_json::from_value(stored(value)).ok()
+}
+
+/// Whether a relay message carries more body bytes than any chunk may (one char per byte):
+/// checked on the JavaScript string, before it is copied into the core's memory.
+fn oversized_chunk(message: &JsValue) -> bool {
+    let bytes = js_sys::Reflect::get(message, &JsValue::from_str("bytes")).unwrap_or(JsValue::UNDEFINED);
+    bytes.dyn_ref::<js_sys::JsString>().is_some_and(|text| text.length() as usize > MAX_CHUNK_BYTES)
+}
+
 fn set(target: &js_sys::Object, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(target, &key.into(), value);
+}
+
+/// `{reply, record, persist, recovered, alarm_at_ms, history_changed, silence_check_at_ms}`.
+fn outcome_to_js(outcome: &Outcome) -> JsValue {
+    let result = js_sys::Object::new();
+    set(&result, "reply", &to_js(&outcome.reply));
+    set(&result, "record", &to_js(&outcome.record));
+    set(&result, "persist", &outcome.persist.into());
+    set(&result, "recovered", &to_js(&outcome.recovered));
+    set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
+    set(&result, "history_changed", &outcome.history_changed.into());
+    set(&result, "silence_check_at_ms", &to_js(&outcome.silence_check_at_ms));
+    result.into()
 }
 
 /// The background's core. One instance lives as long as the background does; its state is
@@ -25,38 +57,46 @@ pub struct Core {
 
 #[wasm_bindgen]
 impl Core {
-    /// `state` and `settings` as stored (anything unreadable starts fresh / with defaults).
+    /// `state`, `settings` and `history` as stored: read field by field and range-checked
+    /// (anything unreadable keeps its default; see `restore`).
     #[wasm_bindgen(constructor)]
     pub fn new(state: JsValue, settings: JsValue, history: JsValue) -> Core {
-        let state = serde_wasm_bindgen::from_value::<HubState>(state).ok();
-        let settings = Settings::from_stored(serde_wasm_bindgen::from_value::<Settings>(settings).ok());
-        let history = serde_wasm_bindgen::from_value::<History>(history).ok();
-        Core { hub: Hub::new(state, settings, history) }
+        Core { hub: restore::hub_from_storage(&stored(state), &stored(settings), &stored(history), js_sys::Date::now()) }
     }
 
     /// Handles one relay message. Returns `{reply, record, persist, recovered, alarm_at_ms}`;
     /// malformed input gives `{reply: null}` and is counted.
     pub fn handle(&mut self, message: JsValue, sender: JsValue) -> JsValue {
-        let outcome = match (serde_wasm_bindgen::from_value::<CsMessage>(message), serde_wasm_bindgen::from_value::<Sender>(sender)) {
-            (Ok(message), Ok(sender)) => self.hub.handle(message, sender, js_sys::Math::random()),
-            _ => self.hub.reject(),
+        let outcome = if oversized_chunk(&message) {
+            self.hub.refuse(DropReason::OversizedChunk)
+        } else {
+            match (from_js::<CsMessage>(message), from_js::<Sender>(sender)) {
+                (Some(message), Some(sender)) => self.hub.handle(message, sender, js_sys::Math::random()),
+                _ => self.hub.reject(),
+            }
         };
-        let result = js_sys::Object::new();
-        set(&result, "reply", &to_js(&outcome.reply));
-        set(&result, "record", &to_js(&outcome.record));
-        set(&result, "persist", &outcome.persist.into());
-        set(&result, "recovered", &to_js(&outcome.recovered));
-        set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
-        set(&result, "history_changed", &outcome.history_changed.into());
-        result.into()
+        outcome_to_js(&outcome)
+    }
+
+    /// The silence check fired: `[{tab_id, outcome}]` for each stream found dead, whose reply the
+    /// background sends to that tab unasked.
+    pub fn stalled(&mut self, now_ms: f64) -> JsValue {
+        let list = js_sys::Array::new();
+        for (tab_id, outcome) in self.hub.stalled(now_ms) {
+            let item = js_sys::Object::new();
+            set(&item, "tab_id", &tab_id.into());
+            set(&item, "outcome", &outcome_to_js(&outcome));
+            list.push(&item);
+        }
+        list.into()
     }
 
     /// Handles a message from the popup or options page; `null` if malformed.
     #[wasm_bindgen(js_name = handleUi)]
     pub fn handle_ui(&mut self, message: JsValue) -> JsValue {
-        match serde_wasm_bindgen::from_value::<UiMessage>(message) {
-            Ok(message) => to_js(&self.hub.handle_ui(message)),
-            Err(_) => JsValue::NULL,
+        match from_js::<UiMessage>(message) {
+            Some(message) => to_js(&self.hub.handle_ui(message)),
+            None => JsValue::NULL,
         }
     }
 
@@ -75,8 +115,7 @@ impl Core {
     /// Settings changed elsewhere (another device, through sync).
     #[wasm_bindgen(js_name = applyStoredSettings)]
     pub fn apply_stored_settings(&mut self, settings: JsValue) {
-        let settings = Settings::from_stored(serde_wasm_bindgen::from_value::<Settings>(settings).ok());
-        self.hub.set_settings(settings);
+        self.hub.set_settings(Settings::from_stored_value(&stored(settings)));
     }
 
     #[wasm_bindgen(js_name = overdueTabs)]
@@ -92,5 +131,16 @@ impl Core {
     #[wasm_bindgen(js_name = droppedMessages)]
     pub fn dropped_messages(&self) -> u32 {
         self.hub.dropped_messages()
+    }
+
+    /// Refused page messages by reason (`watch::DropCounts`).
+    pub fn drops(&self) -> JsValue {
+        to_js(&self.hub.drops())
+    }
+
+    /// The background restarted the core after a fault: `count` so far, the latest at `last_ms`.
+    #[wasm_bindgen(js_name = noteCoreFaults)]
+    pub fn note_core_faults(&mut self, count: u32, last_ms: f64) {
+        self.hub.note_core_faults(CoreFaults { count, last_ms });
     }
 }

@@ -61,6 +61,32 @@ impl Budget {
     pub fn note_request(&mut self, config: &BudgetConfig, now_ms: f64) {
         self.refill(config, now_ms);
         self.recent_requests.push(now_ms);
+        self.keep_newest_requests(config);
+    }
+
+    /// `ask` only needs the newest `site_limit_per_minute` times: a page opening streams in a loop
+    /// must not grow this list.
+    fn keep_newest_requests(&mut self, config: &BudgetConfig) {
+        let keep = config.site_limit_per_minute.max(1);
+        if self.recent_requests.len() > keep {
+            self.recent_requests.sort_by(f64::total_cmp);
+            let excess = self.recent_requests.len() - keep;
+            self.recent_requests.drain(..excess);
+        }
+    }
+
+    /// Range-checks a restored budget against the clock: no time in the future (a cool-down no
+    /// later than `now_ms + max_wait_ms`, the policy's longest wait), nothing non-finite, tokens
+    /// within the bucket, the request list as short as `note_request` keeps it.
+    pub fn sanitize(&mut self, config: &BudgetConfig, now_ms: f64, max_wait_ms: f64) {
+        let past = |t: f64| if t.is_finite() { t.min(now_ms) } else { now_ms };
+        self.tokens = if self.tokens.is_finite() { self.tokens.clamp(0.0, config.capacity) } else { 0.0 };
+        self.updated_ms = past(self.updated_ms);
+        self.cooldown_until_ms = if self.cooldown_until_ms.is_nan() { 0.0 } else { self.cooldown_until_ms.min(now_ms + max_wait_ms) };
+        self.recent_requests.retain(|t| t.is_finite());
+        self.recent_requests.iter_mut().for_each(|t| *t = t.min(now_ms));
+        self.keep_newest_requests(config);
+        self.last_grant_ms = self.last_grant_ms.filter(|t| t.is_finite()).map(past);
     }
 
     /// The whole browser holds off until `until_ms` (the site said "too fast").
@@ -120,6 +146,18 @@ mod tests {
     }
 
     #[test]
+    fn a_request_flood_keeps_the_list_short_and_the_same_answer() {
+        let config = BudgetConfig::default();
+        let mut budget = Budget::new(&config, 0.0);
+        for i in 0..10_000 {
+            budget.note_request(&config, f64::from(i) * 5.0);
+        }
+        assert_eq!(budget.recent_requests.len(), config.site_limit_per_minute);
+        // Retries wait until only 3 requests remain in the window: the 4th newest (49 980 ms) has left.
+        assert_eq!(budget.ask(&config, 50_000.0), Grant::Wait { until_ms: 109_980.0 });
+    }
+
+    #[test]
     fn cool_down_holds() {
         let config = BudgetConfig::default();
         let mut budget = Budget::new(&config, 0.0);
@@ -151,6 +189,7 @@ mod tests {
                 }
                 prop_assert!(budget.tokens >= 0.0);
                 prop_assert!(budget.recent_requests.len() <= requests.len());
+                prop_assert!(budget.recent_requests.len() <= config.site_limit_per_minute);
             }
         }
     }

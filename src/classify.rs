@@ -9,8 +9,19 @@ use crate::signatures::{self as sig, Meaning};
 use crate::sse::{Limits, SseItem, SseParser};
 use crate::verdict::{ChallengeKind, Verdict};
 
+/// Without `x-ds-sse-heartbeat-timeout-secs`, a stream silent this long is dead: the client's own
+/// `completion_timeout_ms` (60 s, client settings) plus slack.
+pub const DEFAULT_SILENCE_LIMIT_MS: f64 = 90_000.0;
+/// Slack over the server's heartbeat time-out, and the bounds of any limit read from the wire.
+pub const SILENCE_SLACK_MS: f64 = 15_000.0;
+pub const SILENCE_LIMIT_RANGE_MS: (f64, f64) = (20_000.0, 600_000.0);
+
 /// A raw (non-SSE) body is kept up to this size; envelopes and challenge pages are far smaller.
 pub const MAX_RAW_BODY: usize = 64 * 1024;
+/// A frame's JSON is looked into this deep (real frames nest a few levels)...
+const MAX_WALK_DEPTH: usize = 32;
+/// ...and along paths up to this long (real paths are like `response/fragments/-1/status`).
+const MAX_PATH: usize = 256;
 
 /// What the hook saw of a response before its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,8 +29,10 @@ pub struct ResponseHead {
     pub status: u16,
     pub content_type: Option<String>,
     pub retry_after: Option<String>,
-    pub fetch_after_sec: Option<String>,
     pub waf_action: Option<String>,
+    pub cf_mitigated: Option<String>,
+    /// `x-ds-sse-heartbeat-timeout-secs`: how long the server lets a stream sit silent.
+    pub heartbeat_timeout_secs: Option<String>,
     /// Milliseconds since the epoch when the head arrived, to read an HTTP-date `Retry-After`.
     pub now_ms: u64,
 }
@@ -54,9 +67,10 @@ pub struct StreamClassifier {
     verdict: Option<Verdict>,
     saw_frame: bool,
     saw_content_start: bool,
+    /// Answer text arrived: a later `close {retry}` is then not a silent time-out.
+    saw_answer_text: bool,
     last_path: String,
     pub oddities: Oddities,
-    items: Vec<SseItem>,
 }
 
 impl StreamClassifier {
@@ -64,8 +78,11 @@ impl StreamClassifier {
         let is_sse = head.status == 200
             && head.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("text/event-stream"));
         let body = if is_sse { Body::Sse(SseParser::new(Limits::default())) } else { Body::Raw(Vec::new()) };
-        let verdict = if head.status == 202 && head.waf_action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("challenge")) {
+        let says_challenge = |header: &Option<String>| header.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case(sig::CHALLENGE_VALUE));
+        let verdict = if head.status == sig::EDGE_ACCEPTED_STATUS && says_challenge(&head.waf_action) {
             Some(Verdict::Challenge { challenge: ChallengeKind::Waf })
+        } else if says_challenge(&head.cf_mitigated) {
+            Some(Verdict::Challenge { challenge: ChallengeKind::Cloudflare })
         } else {
             None
         };
@@ -75,9 +92,9 @@ impl StreamClassifier {
             verdict,
             saw_frame: false,
             saw_content_start: false,
+            saw_answer_text: false,
             last_path: String::new(),
             oddities: Oddities::default(),
-            items: Vec::new(),
         }
     }
 
@@ -85,7 +102,14 @@ impl StreamClassifier {
         self.verdict.as_ref()
     }
 
-    /// Bytes held between calls (bounded).
+    /// How long this stream may sit without a byte (heartbeats included) before it counts as dead.
+    pub fn silence_limit_ms(&self) -> f64 {
+        let from_header = self.head.heartbeat_timeout_secs.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0);
+        let (lo, hi) = SILENCE_LIMIT_RANGE_MS;
+        from_header.map_or(DEFAULT_SILENCE_LIMIT_MS, |secs| (secs * 1000.0 + SILENCE_SLACK_MS).clamp(lo, hi))
+    }
+
+    /// Bytes held between calls; never more than `max_buffered_bytes()`.
     pub fn buffered_bytes(&self) -> usize {
         match &self.body {
             Body::Sse(parser) => parser.buffered_bytes(),
@@ -93,18 +117,25 @@ impl StreamClassifier {
         }
     }
 
+    /// The most `buffered_bytes` can ever be, whatever the bytes and their chunking.
+    pub fn max_buffered_bytes() -> usize {
+        MAX_RAW_BODY.max(SseParser::max_buffered_bytes(&Limits::default()))
+    }
+
     /// Feeds body bytes; returns the verdict at the moment it is first decided.
-    pub fn push(&mut self, bytes: &[u8]) -> Option<Verdict> {
+    pub fn push(&mut self, mut bytes: &[u8]) -> Option<Verdict> {
         if self.verdict.is_some() {
             return None;
         }
         if let Body::Sse(_) = self.body {
             if !self.saw_content_start {
                 // A JSON envelope or an HTML page served as an event stream: judge it as a whole.
-                if let Some(first) = bytes.iter().copied().find(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF) {
+                if let Some(start) = bytes.iter().position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF) {
                     self.saw_content_start = true;
-                    if first == b'{' || first == b'<' {
+                    if bytes[start] == b'{' || bytes[start] == b'<' {
+                        // From the content on, so the kept part does not depend on the chunking.
                         self.body = Body::Raw(Vec::new());
+                        bytes = &bytes[start..];
                     }
                 }
             }
@@ -115,24 +146,34 @@ impl StreamClassifier {
                 raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
                 None
             }
-            Body::Sse(parser) => {
-                let mut items = std::mem::take(&mut self.items);
-                parser.push(bytes, &mut items);
-                let decided = self.take_items(&mut items);
-                self.items = items;
-                decided
-            }
+            Body::Sse(_) => self.parse_sse(Some(bytes)),
         }
+    }
+
+    /// Runs the SSE parser on `bytes` (or ends it on `None`), judging each item as soon as it is
+    /// complete: a chunk's items are never collected, so memory does not grow with their number.
+    fn parse_sse(&mut self, bytes: Option<&[u8]>) -> Option<Verdict> {
+        let Body::Sse(mut parser) = std::mem::replace(&mut self.body, Body::Raw(Vec::new())) else { return None };
+        let mut decided = None;
+        let mut judge = |item| {
+            if let Some(verdict) = self.take_item(item) {
+                decided.get_or_insert(verdict);
+            }
+        };
+        match bytes {
+            Some(bytes) => parser.push_each(bytes, &mut judge),
+            None => parser.finish_each(&mut judge),
+        }
+        self.body = Body::Sse(parser);
+        decided
     }
 
     /// Ends the stream and returns the final verdict.
     pub fn finish(&mut self, end: StreamEnd) -> Verdict {
         if self.verdict.is_none() {
-            let verdict = match &mut self.body {
-                Body::Sse(parser) => {
-                    let mut items = Vec::new();
-                    parser.finish(&mut items);
-                    self.take_items(&mut items);
+            let verdict = match &self.body {
+                Body::Sse(_) => {
+                    self.parse_sse(None);
                     None
                 }
                 Body::Raw(raw) => Some(judge_raw_body(&self.head, raw)),
@@ -150,24 +191,23 @@ impl StreamClassifier {
         self.verdict.clone().unwrap_or(Verdict::Unknown)
     }
 
-    fn take_items(&mut self, items: &mut Vec<SseItem>) -> Option<Verdict> {
-        for item in items.drain(..) {
-            if self.verdict.is_some() {
-                continue;
-            }
-            match item {
-                SseItem::Event(event) => {
-                    self.saw_frame = true;
-                    self.verdict = self.judge_event(&event.event, &event.data);
-                    if self.verdict.is_some() {
-                        return self.verdict.clone();
-                    }
-                }
-                SseItem::LineCut | SseItem::EventCut => self.oddities.cut_lines += 1,
-                SseItem::Comment(_) => {}
-            }
+    /// Judges one parsed item; returns the verdict if this item decided it.
+    fn take_item(&mut self, item: SseItem) -> Option<Verdict> {
+        if self.verdict.is_some() {
+            return None;
         }
-        None
+        match item {
+            SseItem::Event(event) => {
+                self.saw_frame = true;
+                self.verdict = self.judge_event(&event.event, &event.data);
+                self.verdict.clone()
+            }
+            SseItem::LineCut | SseItem::EventCut => {
+                self.oddities.cut_lines = self.oddities.cut_lines.saturating_add(1);
+                None
+            }
+            SseItem::Comment(_) => None,
+        }
     }
 
     fn judge_event(&mut self, name: &str, data: &str) -> Option<Verdict> {
@@ -189,10 +229,13 @@ impl StreamClassifier {
         match name {
             "finish" => return Some(Verdict::Ok),
             "close" => {
+                // `retry` follows busy, throttling and time-outs alike (their own frames decided
+                // those already). With no answer text at all it is a time-out; after text, unknown.
                 return Some(match value.get("click_behavior").and_then(Value::as_str) {
-                    Some("retry") => Verdict::Unknown,
+                    Some("retry") if self.saw_answer_text => Verdict::Unknown,
+                    Some("retry") => Verdict::Busy { code: sig::SILENT_CLOSE_CODE.into() },
                     _ => Verdict::Ok,
-                })
+                });
             }
             "hint" | "toast" => {
                 let is_error = value.get("type").and_then(Value::as_str) == Some("error");
@@ -203,11 +246,25 @@ impl StreamClassifier {
         if let Some(verdict) = judge_envelope(&value) {
             return Some(verdict);
         }
-        self.walk(&value, "")
+        let verdict = self.walk(&value, "");
+        if verdict.is_none() && !self.saw_answer_text && matches!(name, "" | "message" | "delta") {
+            self.saw_answer_text = carries_answer_text(&value, &self.last_path);
+        }
+        verdict
     }
 
     /// Looks through a frame for error objects, statuses, finish reasons and telling fragments.
     fn walk(&mut self, value: &Value, path: &str) -> Option<Verdict> {
+        let mut path = path.to_string();
+        self.walk_at(value, &mut path, 0)
+    }
+
+    /// `path` is one buffer, extended and cut back around each child: linear in the frame's size.
+    /// Deeper or longer than the caps, a frame is not looked into (no real frame gets there).
+    fn walk_at(&mut self, value: &Value, path: &mut String, depth: usize) -> Option<Verdict> {
+        if depth > MAX_WALK_DEPTH {
+            return None;
+        }
         match value {
             Value::Object(map) => {
                 if map.get("type").and_then(Value::as_str) == Some("error") {
@@ -223,40 +280,92 @@ impl StreamClassifier {
                 }
                 if let Some(v) = map.get("v") {
                     // A JSON patch: `p` is relative to the enclosing path; a bare `v` continues the last path.
-                    let full = match map.get("p").and_then(Value::as_str) {
-                        Some(p) if path.is_empty() => p.to_string(),
-                        Some(p) => format!("{path}/{p}"),
-                        None if path.is_empty() => self.last_path.clone(),
-                        None => path.to_string(),
+                    let at_top = path.is_empty();
+                    let added = match map.get("p").and_then(Value::as_str) {
+                        Some(p) => p.len() + usize::from(!at_top),
+                        None if at_top => self.last_path.len(),
+                        None => 0,
                     };
-                    if path.is_empty() {
-                        self.last_path = full.clone();
+                    if path.len() + added > MAX_PATH {
+                        if at_top {
+                            self.last_path.clear();
+                        }
+                        return None;
                     }
-                    if let (true, Some(status)) = (full.ends_with("status"), v.as_str()) {
-                        return sig::message_status(status).map(|m| m.verdict(status));
+                    let mark = path.len();
+                    match map.get("p").and_then(Value::as_str) {
+                        Some(p) => {
+                            if !at_top {
+                                path.push('/');
+                            }
+                            path.push_str(p);
+                        }
+                        None if at_top => path.push_str(&self.last_path),
+                        None => {}
                     }
-                    return self.walk(v, &full);
+                    if at_top {
+                        self.last_path.clone_from(path);
+                    }
+                    // `response/status` or a batch's `status`; not `quasi_status` or `search_status`.
+                    let verdict = match (path.rsplit('/').next() == Some("status"), v.as_str()) {
+                        (true, Some(status)) => sig::message_status(status).map(|m| m.verdict(status)),
+                        _ => self.walk_at(v, path, depth + 1),
+                    };
+                    path.truncate(mark);
+                    return verdict;
                 }
                 for (key, child) in map {
-                    let child_path = if path.is_empty() { key.clone() } else { format!("{path}/{key}") };
-                    if key == "status" && child_path.ends_with("response/status") {
-                        if let Some(verdict) = child.as_str().and_then(sig::message_status).and_then(|m| match m {
-                            Meaning::Finished | Meaning::Stopped => None,
-                            other => Some(other.verdict("")),
-                        }) {
-                            return Some(verdict);
-                        }
+                    if path.len() + 1 + key.len() > MAX_PATH {
                         continue;
                     }
-                    if let Some(verdict) = self.walk(child, &child_path) {
-                        return Some(verdict);
+                    let mark = path.len();
+                    if !path.is_empty() {
+                        path.push('/');
+                    }
+                    path.push_str(key);
+                    let verdict = if key == "status" && path.ends_with("response/status") {
+                        child.as_str().and_then(sig::message_status).and_then(|m| match m {
+                            Meaning::Finished | Meaning::Stopped => None,
+                            other => Some(other.verdict("")),
+                        })
+                    } else {
+                        self.walk_at(child, path, depth + 1)
+                    };
+                    path.truncate(mark);
+                    if verdict.is_some() {
+                        return verdict;
                     }
                 }
                 None
             }
-            Value::Array(items) => items.iter().find_map(|item| self.walk(item, path)),
+            Value::Array(items) => items.iter().find_map(|item| self.walk_at(item, path, depth + 1)),
             _ => None,
         }
+    }
+}
+
+/// Whether a frame carries answer text: a non-empty string appended or set at a `content` path,
+/// a fragment with content, or an OpenAI-like delta. Error objects do not count.
+fn carries_answer_text(value: &Value, last_path: &str) -> bool {
+    let non_empty = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
+    match value {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("error") {
+                return false;
+            }
+            if map.get("content").is_some_and(non_empty) {
+                return true;
+            }
+            if let Some(v) = map.get("v") {
+                let path = map.get("p").and_then(Value::as_str).unwrap_or(if map.contains_key("p") { "" } else { last_path });
+                if path.ends_with("content") && non_empty(v) {
+                    return true;
+                }
+            }
+            map.values().any(|child| (child.is_object() || child.is_array()) && carries_answer_text(child, ""))
+        }
+        Value::Array(items) => items.iter().any(|item| carries_answer_text(item, "")),
+        _ => false,
     }
 }
 
@@ -267,19 +376,25 @@ fn finish_reason_verdict(reason: &str) -> Verdict {
     }
 }
 
-/// An error frame: `{"type":"error","content":…,"finish_reason":…}`.
+/// An error frame: `{"type":"error","content":…,"finish_reason":…}` (or a text `code`).
 fn judge_error_object(value: &Value) -> Verdict {
     if let Some(reason) = value.get("finish_reason").and_then(Value::as_str) {
         if let Some(meaning) = sig::finish_reason(reason) {
             return meaning.verdict(reason);
         }
     }
+    if let Some(meaning) = value.get("code").and_then(Value::as_str).and_then(sig::text_code) {
+        return meaning.verdict("");
+    }
     let text = ["content", "msg", "message"].iter().find_map(|k| value.get(*k).and_then(Value::as_str)).unwrap_or("");
     sig::text(text).map_or(Verdict::Unknown, |m| m.verdict(sig::BUSY_TEXT_CODE))
 }
 
-/// `{"code":…,"msg":…}` and `{"code":0,"data":{"biz_code":…,"biz_msg":…}}`.
+/// `{"code":…,"msg":…}` and `{"code":0,"data":{"biz_code":…,"biz_msg":…,"biz_data":…}}`.
 fn judge_envelope(value: &Value) -> Option<Verdict> {
+    if let Some(meaning) = value.get("code").and_then(Value::as_str).and_then(sig::text_code) {
+        return Some(meaning.verdict(""));
+    }
     let code = value.get("code").and_then(Value::as_i64)?;
     if code != 0 {
         if let Some(meaning) = sig::envelope_code(code) {
@@ -294,7 +409,19 @@ fn judge_envelope(value: &Value) -> Option<Verdict> {
         return None;
     }
     let msg = data.get("biz_msg").and_then(Value::as_str).unwrap_or_default();
-    Some(sig::text(msg).map_or_else(|| server_message(msg, biz_code), |m| m.verdict(sig::BUSY_TEXT_CODE)))
+    let meaning = sig::biz_code(biz_code).or_else(|| sig::text(msg));
+    Some(match meaning {
+        Some(Meaning::Muted) => Verdict::Muted { until_s: mute_until(data) },
+        Some(m) => m.verdict(sig::BUSY_TEXT_CODE),
+        None => server_message(msg, biz_code),
+    })
+}
+
+/// `biz_data.mute_until` (seconds since the epoch), where the answer says until when.
+fn mute_until(data: &Value) -> Option<u64> {
+    let biz = data.get("biz_data")?;
+    let until = biz.get("mute_until").or_else(|| biz.get("chat").and_then(|c| c.get("mute_until")))?;
+    until.as_u64().or_else(|| until.as_f64().filter(|s| s.is_finite() && *s > 0.0).map(|s| s as u64))
 }
 
 fn server_message(msg: &str, code: i64) -> Verdict {
@@ -307,10 +434,11 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_start_matches('\u{FEFF}').trim();
     let page_meaning = sig::text(text);
-    if head.status >= 400 || head.status == 202 {
-        // Only a challenge or maintenance page says more than the status itself.
+    if head.status >= 400 || head.status == sig::EDGE_ACCEPTED_STATUS {
+        // Only a challenge, block or maintenance page says more than the status itself.
         return match page_meaning {
-            Some(m @ (Meaning::Cloudflare | Meaning::Maintenance)) => m.verdict(""),
+            Some(m @ (Meaning::Cloudflare | Meaning::HuaweiWaf | Meaning::Maintenance)) => m.verdict(""),
+            _ if head.status == sig::EDGE_ACCEPTED_STATUS => Verdict::Challenge { challenge: ChallengeKind::Cloudfront },
             _ => Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) },
         };
     }
@@ -329,12 +457,11 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     }
 }
 
-/// The server's "retry after" hint in whole seconds, from `Retry-After` (seconds or HTTP date)
-/// or `x-fetch-after-sec`, whichever asks for longer. Clamping belongs to the retry policy.
+/// The server's "retry after" hint in whole seconds, from `Retry-After` (seconds or HTTP date).
+/// `x-fetch-after-sec` is not one: it is the client settings' cache lifetime. Clamping belongs to
+/// the retry policy; a negative or unreadable value is no hint.
 pub fn retry_after_secs(head: &ResponseHead) -> Option<u32> {
-    let from_header = head.retry_after.as_deref().and_then(|v| parse_retry_after(v, head.now_ms));
-    let from_fetch_after = head.fetch_after_sec.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.ceil().min(u32::MAX as f64) as u32);
-    from_header.max(from_fetch_after)
+    head.retry_after.as_deref().and_then(|v| parse_retry_after(v, head.now_ms))
 }
 
 fn parse_retry_after(value: &str, now_ms: u64) -> Option<u32> {

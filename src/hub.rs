@@ -5,14 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, BudgetConfig, Grant};
-use crate::diagnose::conflicts::PageHooks;
+use crate::diagnose::conflicts::{self, PageHooks};
 use crate::diagnose::history::History;
-use crate::diagnose::view::{self, HubFacts, RetryStatus};
+use crate::diagnose::view::{self, CoreFaults, HubFacts, RetryStatus};
 use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, RetrySummary, Sender, UiMessage, VerdictEvent};
-use crate::retry::{Decision, FailureContext, Policy, StopReason};
+use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
 use crate::verdict::Verdict;
-use crate::watch::{Outcome as WatchOutcome, Watcher};
+use crate::watch::{DropCounts, DropReason, Outcome as WatchOutcome, Watcher};
 
 /// A confirmed automatic retry must show up as a new generation request within this time.
 const FIRED_WINDOW_MS: f64 = 10_000.0;
@@ -21,7 +21,7 @@ const DUE_TOLERANCE_MS: f64 = 100.0;
 /// While another tab streams after `parallel_chat_limit`, ask again this much later.
 const PARALLEL_RECHECK_MS: f64 = 5_000.0;
 /// Latency samples kept for the connection check.
-const LATENCY_SAMPLES: usize = 20;
+pub(crate) const LATENCY_SAMPLES: usize = 20;
 /// The backstop alarm fires this long after a retry was due, in case the page's timer did not.
 const BACKSTOP_SLACK_MS: f64 = 5_000.0;
 
@@ -54,6 +54,9 @@ pub struct HubState {
     /// Recent times from the page's own JSON requests to their response heads (ms).
     #[serde(default)]
     pub latency_ms: Vec<f64>,
+    /// When a chat tab last showed DeepSeek's own crash screen.
+    #[serde(default)]
+    pub site_crash_at_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +67,7 @@ pub struct TabHooks {
 
 impl Default for HubState {
     fn default() -> Self {
-        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new(), latency_ms: Vec::new() }
+        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new(), latency_ms: Vec::new(), site_crash_at_ms: None }
     }
 }
 
@@ -86,6 +89,8 @@ pub struct Outcome {
     pub alarm_at_ms: Option<f64>,
     /// The busy-by-hour history changed (persist it in local storage).
     pub history_changed: bool,
+    /// Check for dead (silent) streams at this time (`Hub::stalled`).
+    pub silence_check_at_ms: Option<f64>,
 }
 
 pub struct Hub {
@@ -95,6 +100,7 @@ pub struct Hub {
     settings: Settings,
     policy: Policy,
     budget_config: BudgetConfig,
+    core_faults: CoreFaults,
 }
 
 impl Hub {
@@ -106,6 +112,7 @@ impl Hub {
             policy: Policy::with_settings(&settings),
             settings,
             budget_config: BudgetConfig::default(),
+            core_faults: CoreFaults::default(),
         }
     }
 
@@ -122,12 +129,27 @@ impl Hub {
     }
 
     pub fn dropped_messages(&self) -> u32 {
-        self.watcher.dropped_messages
+        self.watcher.dropped_messages()
+    }
+
+    pub fn drops(&self) -> DropCounts {
+        self.watcher.drops()
     }
 
     pub fn reject(&mut self) -> Outcome {
         self.watcher.reject();
         Outcome::default()
+    }
+
+    /// A message refused before it was decoded (the bindings check sizes first).
+    pub fn refuse(&mut self, reason: DropReason) -> Outcome {
+        self.watcher.refuse(reason);
+        Outcome::default()
+    }
+
+    /// The background restarted the core after it trapped (kept by the background, shown by the self-check).
+    pub fn note_core_faults(&mut self, faults: CoreFaults) {
+        self.core_faults = faults;
     }
 
     pub fn set_settings(&mut self, settings: Settings) {
@@ -156,8 +178,11 @@ impl Hub {
                     page_hooks: self.state.page_hooks.iter().map(|t| &t.hooks).collect(),
                     history: &self.history,
                     missing_control: self.state.missing_control,
-                    dropped_messages: self.watcher.dropped_messages,
+                    dropped_messages: self.watcher.dropped_messages(),
+                    drops: self.watcher.drops(),
+                    core_faults: self.core_faults,
                     latency_ms: &self.state.latency_ms,
+                    site_crash_at_ms: self.state.site_crash_at_ms,
                 };
                 let (view, first_seen) = view::build(&input, &facts);
                 BgUiMessage::BgDiagnosis { view, first_seen }
@@ -181,6 +206,9 @@ impl Hub {
 
     /// `random` is uniform in [0, 1): the jitter of this decision.
     pub fn handle(&mut self, message: CsMessage, sender: Sender, random: f64) -> Outcome {
+        if !self.watcher.admit(sender) {
+            return Outcome::default();
+        }
         let now = sender.now_ms;
         match message {
             CsMessage::CsRetryDue { manual } => self.retry_due(sender, manual),
@@ -199,8 +227,25 @@ impl Hub {
                 }
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
+            CsMessage::CsPageLoaded => {
+                // A reload ends the countdown and the old document's streams; only the top frame counts.
+                if sender.frame_id == 0 {
+                    self.watcher.forget_tab(sender.tab_id);
+                    let tab = self.tab(sender.tab_id);
+                    tab.pending = None;
+                    tab.fired_at_ms = None;
+                }
+                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+            }
+            CsMessage::CsSiteCrashed => {
+                self.state.site_crash_at_ms = Some(now);
+                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+            }
             CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
-                let markers = markers.into_iter().take(8).map(|m| m.chars().take(80).collect()).collect();
+                // Only markers of the known table are kept (as the table writes them): page text is never shown.
+                let known: Vec<String> = markers.iter().filter_map(|m| conflicts::known_marker(m)).map(str::to_string).collect();
+                self.watcher.count_drops(DropReason::UnknownMarker, u32::try_from(markers.len() - known.len()).unwrap_or(u32::MAX));
+                let markers = known.into_iter().take(conflicts::HOOK_MARKERS.len()).collect();
                 let hooks = PageHooks { fetch: Some(fetch), xhr: Some(xhr), markers, login_token };
                 self.state.page_hooks.retain(|t| t.tab_id != sender.tab_id);
                 self.state.page_hooks.push(TabHooks { tab_id: sender.tab_id, hooks });
@@ -224,6 +269,7 @@ impl Hub {
                 }
                 let mut outcome = self.after_watch(watched, sender, random);
                 outcome.persist |= persist;
+                outcome.silence_check_at_ms = self.watcher.next_silence_deadline();
                 outcome
             }
         }
@@ -249,8 +295,8 @@ impl Hub {
     fn after_watch(&mut self, watched: WatchOutcome, sender: Sender, random: f64) -> Outcome {
         let mut outcome = Outcome { reply: watched.reply, record: watched.record, ..Outcome::default() };
         let Some(BgMessage::BgVerdict { verdict, stream, route, label, message, message_args, .. }) = outcome.reply.clone() else { return outcome };
-        // Only generation streams drive retries; a JSON route's verdict is explained, never retried.
-        let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { self.policy.decide(&verdict, FailureContext::default(), random) };
+        // Only generation streams drive retries; a JSON route's verdict is explained, never clicked.
+        let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { explain_only(self.policy.decide(&verdict, FailureContext::default(), random)) };
         if let (Some(record), Some(recovered)) = (outcome.record.as_mut(), outcome.recovered.as_ref()) {
             record.after_retries = Some(RetrySummary { attempts: recovered.attempts, waited_ms: recovered.waited_ms });
         }
@@ -297,8 +343,11 @@ impl Hub {
         let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: now, rate_limit_strikes: strikes };
         let mut decision = self.policy.decide(verdict, context, random);
         if !self.settings.auto_retry {
-            if let Decision::Retry { suggestion, .. } = decision {
-                decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion };
+            // Every automatic click, a dropped stream's included, needs the switch on.
+            match decision {
+                Decision::Retry { suggestion, .. } => decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion },
+                Decision::AwaitResume { .. } => decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion: None },
+                Decision::Stop { .. } | Decision::Explain { .. } => {}
             }
         }
         let tab = self.tab(sender.tab_id);
@@ -329,9 +378,10 @@ impl Hub {
             return Outcome { reply: Some(BgMessage::BgRetryStop), ..Outcome::default() };
         };
         let attempt = pending.attempt;
+        let control = Control::for_verdict(&pending.verdict);
         if manual {
             // "Retry now": the user's own request, once; the budget still counts it when it leaves.
-            return Outcome { reply: Some(BgMessage::BgRetryGo { attempt }), persist: true, ..Outcome::default() };
+            return Outcome { reply: Some(BgMessage::BgRetryGo { attempt, control }), persist: true, ..Outcome::default() };
         }
         let mut until = now;
         if pending.due_ms > now + DUE_TOLERANCE_MS {
@@ -342,7 +392,7 @@ impl Hub {
         }
         if until <= now {
             match self.state.budget.ask(&self.budget_config, now) {
-                Grant::Go => return Outcome { reply: Some(BgMessage::BgRetryGo { attempt }), persist: true, ..Outcome::default() },
+                Grant::Go => return Outcome { reply: Some(BgMessage::BgRetryGo { attempt, control }), persist: true, ..Outcome::default() },
                 Grant::Wait { until_ms } => until = until_ms,
             }
         }
@@ -358,9 +408,33 @@ impl Hub {
         }
     }
 
+    /// Streams silent past their limit (the silence check fired): for each, the tab and what to
+    /// send it unasked, with the usual record and persistence.
+    pub fn stalled(&mut self, now_ms: f64) -> Vec<(i32, Outcome)> {
+        let found = self.watcher.stalled(now_ms);
+        let mut outcomes: Vec<(i32, Outcome)> = found.into_iter().map(|(sender, watched)| (sender.tab_id, self.after_watch(watched, sender, 0.5))).collect();
+        let next = self.watcher.next_silence_deadline();
+        for (_, outcome) in &mut outcomes {
+            outcome.silence_check_at_ms = next;
+        }
+        outcomes
+    }
+
+    pub fn next_silence_check(&self) -> Option<f64> {
+        self.watcher.next_silence_deadline()
+    }
+
     /// Tabs whose retry is overdue (the backstop alarm fired): the background pokes them.
     pub fn overdue_tabs(&self, now_ms: f64) -> Vec<i32> {
         self.state.tabs.iter().filter(|t| t.pending.as_ref().is_some_and(|p| p.due_ms + BACKSTOP_SLACK_MS <= now_ms)).map(|t| t.tab_id).collect()
+    }
+}
+
+/// A decision that never leads to a click: what a JSON route's error gets.
+fn explain_only(decision: Decision) -> Decision {
+    match decision {
+        Decision::Retry { suggestion, .. } | Decision::Stop { suggestion, .. } | Decision::Explain { suggestion } => Decision::Explain { suggestion },
+        Decision::AwaitResume { .. } => Decision::Explain { suggestion: None },
     }
 }
 
@@ -401,10 +475,10 @@ mod tests {
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 1_000.0), 0.5);
         let verdict = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 1_000.0), 0.5);
-        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 9, suggestion: None }));
+        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 9, suggestion: None, control: Control::Retry }));
         hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 1_000.0), 0.5);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 3_000 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1 }));
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));
         hub.handle(CsMessage::CsRetryFired, at(1, 6_000.0), 0.5);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 6_100.0), 0.5);
@@ -426,7 +500,7 @@ mod tests {
         let saved = serde_json::to_string(hub.state()).unwrap();
         let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default(), None);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(2, 10_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 50_000 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1 }));
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));
     }
 
     #[test]
@@ -450,6 +524,86 @@ mod tests {
         let good = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 3, "auto_retry": false}) });
         assert!(matches!(good, BgUiMessage::BgSettings { saved: true, .. }));
         assert_eq!(hub.settings().max_attempts, 3);
+    }
+
+    #[test]
+    fn a_silent_stream_is_declared_dead_after_the_servers_heartbeat_limit() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), heartbeat_timeout_secs: Some("60".into()), ..Default::default() };
+        let opened = hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.5);
+        assert_eq!(opened.silence_check_at_ms, Some(75_000.0), "60 s from the header plus 15 s slack");
+        let beat = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: ": \n\n".into() }, at(1, 50_000.0), 0.5);
+        assert_eq!(beat.silence_check_at_ms, Some(125_000.0), "a heartbeat keeps it alive");
+        assert!(hub.stalled(100_000.0).is_empty());
+        let dead = hub.stalled(125_000.0);
+        assert_eq!(dead.len(), 1);
+        assert!(matches!(decision_of(&dead[0].1), Some(Decision::Explain { .. })), "never clicked: the page still waits on it");
+        assert_eq!(dead[0].1.record.as_ref().map(|r| r.label.as_str()), Some("stalled"));
+        assert!(hub.stalled(500_000.0).is_empty(), "reported once");
+        assert_eq!(hub.next_silence_check(), None);
+    }
+
+    #[test]
+    fn a_dropped_stream_obeys_the_switch_the_cap_and_is_regenerated_once_at_most() {
+        let dropped = "data: {\"v\":\"Hel\",\"p\":\"response/fragments/0/content\",\"o\":\"APPEND\"}\n\n";
+        let mut off = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        off.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() }, at(1, 0.0), 0.5);
+        off.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
+        let end = off.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
+        assert!(matches!(decision_of(&end), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{end:?}");
+        assert_eq!(off.handle(CsMessage::CsRetryDue { manual: false }, at(1, 20_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+
+        let mut on = Hub::new(None, Settings::default(), None);
+        on.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() }, at(1, 0.0), 0.5);
+        on.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
+        let first = on.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
+        assert!(matches!(decision_of(&first), Some(Decision::AwaitResume { .. })));
+        assert!(matches!(on.handle(CsMessage::CsRetryDue { manual: false }, at(1, 16_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { .. })));
+        on.handle(CsMessage::CsRetryFired, at(1, 16_000.0), 0.5);
+        // The regenerated answer ends without its marker again (say the site changed it): no second click.
+        on.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 16_500.0), 0.5);
+        on.handle(CsMessage::CsStreamBytes { stream: 2, bytes: dropped.into() }, at(1, 17_000.0), 0.5);
+        let second = on.handle(CsMessage::CsStreamEnd { stream: 2, end: EndKind::Complete }, at(1, 17_000.0), 0.5);
+        assert!(matches!(decision_of(&second), Some(Decision::Stop { reason: StopReason::AttemptCap, .. })), "{second:?}");
+    }
+
+    #[test]
+    fn a_json_routes_error_never_leads_to_a_click() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let message = CsMessage::CsJsonResponse {
+            route: "/api/v0/chat/create_pow_challenge".into(),
+            transport: Transport::Xhr,
+            status: 503,
+            headers: SelectedHeaders::default(),
+            envelope: crate::protocol::Envelope::default(),
+            elapsed_ms: None,
+        };
+        let out = hub.handle(message, at(1, 0.0), 0.5);
+        assert!(matches!(decision_of(&out), Some(Decision::Explain { .. })), "{out:?}");
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+    }
+
+    #[test]
+    fn a_cut_answer_waits_for_the_pages_auto_resume_then_presses_continue() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.0);
+        let cut = "data: {\"p\":\"response/status\",\"o\":\"SET\",\"v\":\"INCOMPLETE\"}\n\n";
+        let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: cut.into() }, at(1, 0.0), 0.0);
+        assert!(matches!(decision_of(&out), Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 5_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Continue }));
+    }
+
+    #[test]
+    fn a_reload_ends_the_countdown() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.0);
+        hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
+        hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        assert!(hub.overdue_tabs(100_000.0).is_empty());
     }
 
     #[test]

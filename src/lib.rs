@@ -4,8 +4,14 @@
 pub mod budget;
 pub mod classify;
 pub mod diagnose;
+/// The fuzz targets' invariants, shared with `tests/fuzz_replay.rs`; not part of the extension.
+#[doc(hidden)]
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzzing;
 pub mod hub;
+pub mod lenient;
 pub mod protocol;
+pub mod restore;
 pub mod retry;
 pub mod settings;
 pub mod signatures;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::diagnose::conflicts::HookState;
 use crate::diagnose::cookies::FirstSeen;
 use crate::diagnose::view::{DiagnoseInput, PopupView};
-use crate::retry::Decision;
+use crate::retry::{Control, Decision};
 use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
 
@@ -51,10 +51,12 @@ pub struct SelectedHeaders {
     pub content_type: Option<String>,
     #[serde(default, rename = "retry-after")]
     pub retry_after: Option<String>,
-    #[serde(default, rename = "x-fetch-after-sec")]
-    pub fetch_after_sec: Option<String>,
     #[serde(default, rename = "x-amzn-waf-action")]
     pub waf_action: Option<String>,
+    #[serde(default, rename = "cf-mitigated")]
+    pub cf_mitigated: Option<String>,
+    #[serde(default, rename = "x-ds-sse-heartbeat-timeout-secs")]
+    pub heartbeat_timeout_secs: Option<String>,
 }
 
 /// The error fields of a JSON envelope; nothing else of an account's data leaves the page.
@@ -69,6 +71,9 @@ pub struct Envelope {
     pub biz_code: Option<i64>,
     #[serde(default)]
     pub biz_msg: Option<String>,
+    /// `biz_data.mute_until` (seconds since the epoch) of a muted account; nothing else of `biz_data`.
+    #[serde(default)]
+    pub mute_until: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +104,10 @@ pub enum CsMessage {
     CsRetryFired,
     /// The countdown was abandoned.
     CsRetryCancel { reason: CancelReason },
+    /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
+    CsPageLoaded,
+    /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
+    CsSiteCrashed,
     /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).
     CsPageHooks {
         fetch: HookState,
@@ -121,6 +130,9 @@ pub enum CancelReason {
     NoControl,
     /// The control was pressed but no new generation request followed.
     Unconfirmed,
+    /// The page moved to another conversation before the click was due: the control on screen
+    /// belongs to another answer.
+    Navigated,
 }
 
 /// From the extension's own pages (popup, options).
@@ -130,8 +142,12 @@ pub enum UiMessage {
     UiGetSettings,
     /// Validated by the core; saved only if every value is acceptable.
     UiSaveSettings { settings: serde_json::Value },
-    /// Everything the popup shows, from what it gathered.
-    UiDiagnose { input: DiagnoseInput },
+    /// Everything the popup shows, from what it gathered. Read field by field: part of it comes
+    /// from storage, and one damaged part must not blank the popup.
+    UiDiagnose {
+        #[serde(deserialize_with = "crate::lenient::deserialize")]
+        input: DiagnoseInput,
+    },
 }
 
 /// The background's answer to the extension's pages.
@@ -174,7 +190,8 @@ pub enum BgMessage {
         /// Hidden tabs pause their countdown (a setting).
         pause_hidden: bool,
     },
-    BgRetryGo { attempt: u32 },
+    /// Press the page's `control` now (automatic attempt `attempt`).
+    BgRetryGo { attempt: u32, control: Control },
     BgRetryWait { delay_ms: u64 },
     BgRetryStop,
     /// Sent unasked by the background's backstop alarm: "your retry is overdue, ask now".

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::settings::{Settings, DEADLINE_MINUTES_RANGE};
-use crate::verdict::Verdict;
+use crate::verdict::{ChallengeKind, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
@@ -28,6 +28,12 @@ pub struct Policy {
     pub maintenance_wait_ms: u64,
     /// After a dropped stream, how long the page gets to resume by itself.
     pub dropped_grace_ms: u64,
+    /// Automatic regenerations after dropped streams, per message: if the site's end-of-stream
+    /// marker changed, every finished answer would look dropped, so never more than this.
+    pub dropped_max_attempts: u32,
+    /// After a cut answer, the page resumes by itself after `auto_resume_ms` (about 3 s, client
+    /// settings): Unbusy presses Continue no sooner than this.
+    pub incomplete_grace_ms: u64,
     /// Server hints (`Retry-After`, `x-fetch-after-sec`) are honoured up to this.
     pub max_hint_ms: u64,
     /// Automatic attempts per message: what the schedule and the deadline imply
@@ -52,6 +58,8 @@ impl Default for Policy {
             parallel_wait_ms: 30_000,
             maintenance_wait_ms: 300_000,
             dropped_grace_ms: 15_000,
+            dropped_max_attempts: 1,
+            incomplete_grace_ms: 5_000,
             max_hint_ms: 300_000,
             max_attempts: 0,
             deadline_ms: 15 * 60_000,
@@ -70,6 +78,29 @@ pub enum Suggestion {
     LogIn,
     ReloadPage,
     CheckStatus,
+    /// A firewall or edge block: turn off VPN/proxy and request-changing extensions.
+    CheckNetwork,
+}
+
+/// Which of the page's own controls an automatic attempt presses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Regenerate (the icon holding `#重新生成`).
+    #[default]
+    Retry,
+    /// Continue a cut answer (继续生成), keeping its text.
+    Continue,
+}
+
+impl Control {
+    pub fn for_verdict(verdict: &Verdict) -> Control {
+        if *verdict == Verdict::Incomplete {
+            Control::Continue
+        } else {
+            Control::Retry
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,8 +114,8 @@ pub enum StopReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Decision {
-    /// Wait `delay_ms`, then press the page's retry control (automatic attempt number `attempt`).
-    Retry { delay_ms: u64, attempt: u32, max_attempts: u32, suggestion: Option<Suggestion> },
+    /// Wait `delay_ms`, then press the page's `control` (automatic attempt number `attempt`).
+    Retry { delay_ms: u64, attempt: u32, max_attempts: u32, suggestion: Option<Suggestion>, control: Control },
     /// Let the page resume the stream by itself; ask again after `grace_ms` if it did not.
     AwaitResume { grace_ms: u64 },
     /// Retryable, but Unbusy has done enough for this message.
@@ -139,6 +170,14 @@ impl Policy {
     /// `random` is uniform in [0, 1).
     pub fn decide(&self, verdict: &Verdict, ctx: FailureContext, random: f64) -> Decision {
         let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.5 };
+        let mut decision = self.reaction(verdict, ctx, random);
+        if let Decision::Retry { control, .. } = &mut decision {
+            *control = Control::for_verdict(verdict);
+        }
+        decision
+    }
+
+    fn reaction(&self, verdict: &Verdict, ctx: FailureContext, random: f64) -> Decision {
         match verdict {
             Verdict::Busy { code } => {
                 let suggestion = (code == "expert_busy_use_default").then_some(Suggestion::InstantMode);
@@ -154,17 +193,36 @@ impl Policy {
             }
             Verdict::ParallelLimit => self.fixed_retry(ctx, self.parallel_wait_ms, None),
             Verdict::Maintenance => self.fixed_retry(ctx, self.maintenance_wait_ms, Some(Suggestion::CheckStatus)),
-            Verdict::Dropped => Decision::AwaitResume { grace_ms: self.dropped_grace_ms },
+            Verdict::Dropped => self.await_resume(ctx),
+            Verdict::Incomplete => self.busy_retry(ctx, random, self.incomplete_grace_ms, None),
             Verdict::AuthExpired => Decision::Explain { suggestion: Some(Suggestion::LogIn) },
-            Verdict::Challenge { .. } => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
-            Verdict::TooLong => Decision::Explain { suggestion: Some(Suggestion::NewChat) },
+            Verdict::Challenge { challenge: ChallengeKind::Cloudflare | ChallengeKind::Waf } => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
+            Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf | ChallengeKind::Cloudfront } => Decision::Explain { suggestion: Some(Suggestion::CheckNetwork) },
+            Verdict::TooLong | Verdict::ContextFull | Verdict::MessageLimit => Decision::Explain { suggestion: Some(Suggestion::NewChat) },
+            Verdict::UnsupportedClient => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
+            // The page still waits on a dead stream: no control to press yet; say so.
+            Verdict::Stalled { .. } => Decision::Explain { suggestion: None },
             Verdict::Ok
+            | Verdict::Muted { .. }
             | Verdict::PowRejected
             | Verdict::ContentFiltered
             | Verdict::ServerMessage { .. }
             | Verdict::HttpError { .. }
             | Verdict::Unknown => Decision::Explain { suggestion: None },
         }
+    }
+
+    /// A dropped stream: the page gets `dropped_grace_ms` to resume by itself, then one
+    /// regeneration at most, within the same cap and deadline as every automatic attempt.
+    fn await_resume(&self, ctx: FailureContext) -> Decision {
+        if ctx.attempts >= self.dropped_max_attempts.min(self.max_attempts) {
+            return Decision::Stop { reason: StopReason::AttemptCap, suggestion: None };
+        }
+        let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
+        if elapsed + self.dropped_grace_ms as f64 > self.deadline_ms as f64 {
+            return Decision::Stop { reason: StopReason::Deadline, suggestion: None };
+        }
+        Decision::AwaitResume { grace_ms: self.dropped_grace_ms }
     }
 
     fn hint_ms(&self, secs: Option<u32>) -> u64 {
@@ -214,7 +272,7 @@ impl Policy {
         if elapsed + delay_ms as f64 > self.deadline_ms as f64 {
             return Decision::Stop { reason: StopReason::Deadline, suggestion };
         }
-        Decision::Retry { delay_ms, attempt: ctx.attempts + 1, max_attempts: self.max_attempts, suggestion }
+        Decision::Retry { delay_ms, attempt: ctx.attempts + 1, max_attempts: self.max_attempts, suggestion, control: Control::Retry }
     }
 }
 

@@ -2,6 +2,9 @@
 //! either valid and saved, or rejected with a message; settings can only make Unbusy more cautious.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::lenient;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,11 +68,46 @@ impl Settings {
     pub fn from_stored(value: Option<Settings>) -> Settings {
         value.filter(|s| s.problems().is_empty()).unwrap_or_default()
     }
+
+    /// Settings as stored (synced from any version of Unbusy, or damaged). Nothing stored means the
+    /// defaults. Otherwise unknown fields are ignored and a bad value falls back to its own
+    /// default, except the switches that make Unbusy act on its own: unreadable, they read as off.
+    pub fn from_stored_value(stored: &Value) -> Settings {
+        let Some(fields) = stored.as_object().filter(|f| !f.is_empty()) else { return Settings::default() };
+        let mut settings: Settings = lenient::field_by_field(stored);
+        let defaults = Settings::default();
+        for problem in settings.problems() {
+            match problem.field.as_str() {
+                "max_attempts" => settings.max_attempts = defaults.max_attempts,
+                "delay_scale" => settings.delay_scale = defaults.delay_scale,
+                "deadline_minutes" => settings.deadline_minutes = defaults.deadline_minutes,
+                _ => {}
+            }
+        }
+        let switch = |name: &str| fields.get(name).and_then(Value::as_bool).unwrap_or(false);
+        settings.auto_retry = switch("auto_retry");
+        settings.notify = switch("notify");
+        settings
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_settings_degrade_field_by_field() {
+        let from_a_newer_version = serde_json::json!({"auto_retry": true, "max_attempts": 3, "delay_scale": 2.0, "hidden_tabs": "pause", "notify": true, "sound": "bell"});
+        let read = Settings::from_stored_value(&from_a_newer_version);
+        assert_eq!(read, Settings { auto_retry: true, max_attempts: 3, delay_scale: 2.0, hidden_tabs: HiddenTabs::Pause, notify: true, ..Settings::default() });
+        let damaged = serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1, "deadline_minutes": 45});
+        let read = Settings::from_stored_value(&damaged);
+        assert_eq!(read, Settings { auto_retry: false, notify: false, ..Settings::default() });
+        let missing_switch = serde_json::json!({"max_attempts": 2});
+        assert_eq!(Settings::from_stored_value(&missing_switch), Settings { auto_retry: false, max_attempts: 2, ..Settings::default() });
+        assert_eq!(Settings::from_stored_value(&Value::Null), Settings::default());
+        assert_eq!(Settings::from_stored_value(&serde_json::json!({})), Settings::default());
+    }
 
     #[test]
     fn out_of_range_values_are_rejected() {

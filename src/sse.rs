@@ -1,8 +1,10 @@
 //! Incremental Server-Sent Events parser.
 //!
 //! Invariants: it never fails and never panics; it accepts bytes in chunks split anywhere (even
-//! inside a UTF-8 character or between CR and LF); its memory is bounded by `Limits`, and an
-//! over-long line or event is cut and reported instead of being buffered.
+//! inside a UTF-8 character or between CR and LF); its memory is bounded by `Limits` plus
+//! `MAX_EVENT_NAME` and `MAX_ID`, and an over-long line or event is cut and reported instead of
+//! being buffered. Items are handed to a callback as they are produced, so a chunk full of tiny
+//! events never piles up: what one call holds does not depend on the chunk's content.
 
 /// One dispatched event. `event` is empty for the default "message" type.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,6 +39,14 @@ impl Default for Limits {
     }
 }
 
+/// Event names longer than this are replaced by `OVERLONG_EVENT_NAME` (known names are a few bytes).
+pub const MAX_EVENT_NAME: usize = 64;
+/// Stands for an over-long event name: it matches no known name.
+pub const OVERLONG_EVENT_NAME: &str = "\u{FFFD}";
+/// `id` values longer than this are ignored (as the spec ignores ids containing NUL): each event
+/// carries a copy of the id, so its size multiplies with the number of events.
+pub const MAX_ID: usize = 256;
+
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 #[derive(Debug, Default)]
@@ -60,12 +70,29 @@ impl SseParser {
         SseParser { limits, bom_seen: Some(0), ..Default::default() }
     }
 
-    /// Bytes currently held between calls; never more than the limits plus one line.
+    /// Bytes currently held between calls; never more than
+    /// `max_line + max_event_data + MAX_EVENT_NAME + MAX_ID`.
     pub fn buffered_bytes(&self) -> usize {
-        self.line.len() + self.data.len() + self.event_type.len()
+        self.line.len() + self.data.len() + self.event_type.len() + self.id.as_ref().map_or(0, String::len)
     }
 
-    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<SseItem>) {
+    /// The most `buffered_bytes` can ever be with these limits.
+    pub fn max_buffered_bytes(limits: &Limits) -> usize {
+        limits.max_line + limits.max_event_data + MAX_EVENT_NAME + MAX_ID
+    }
+
+    /// Parses `bytes`, appending the items to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) {
+        self.push_each(bytes, &mut |item| out.push(item));
+    }
+
+    /// End of stream, appending the last items to `out` (see `finish_each`).
+    pub fn finish(&mut self, out: &mut Vec<SseItem>) {
+        self.finish_each(&mut |item| out.push(item));
+    }
+
+    /// Parses `bytes`, handing each item to `emit` as soon as it is complete.
+    pub fn push_each(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(SseItem)) {
         if let Some(seen) = self.bom_seen {
             let mut seen = seen;
             while seen < BOM.len() && !bytes.is_empty() && bytes[0] == BOM[seen] {
@@ -80,28 +107,25 @@ impl SseParser {
             } else {
                 // Not a BOM after all: the bytes matched so far belong to the first line.
                 self.bom_seen = None;
-                let partial = BOM[..seen].to_vec();
-                self.take_bytes(&partial, out);
+                self.take_bytes(&BOM[..seen], emit);
             }
         }
-        self.take_bytes(bytes, out);
+        self.take_bytes(bytes, emit);
     }
 
     /// End of stream. Unlike a browser's EventSource, a final event that lacks its blank line is
     /// still dispatched: an error frame cut short must not go unseen.
-    pub fn finish(&mut self, out: &mut Vec<SseItem>) {
-        if self.bom_seen.is_some() {
-            let seen = self.bom_seen.take().unwrap_or(0);
-            let partial = BOM[..seen].to_vec();
-            self.take_bytes(&partial, out);
+    pub fn finish_each(&mut self, emit: &mut dyn FnMut(SseItem)) {
+        if let Some(seen) = self.bom_seen.take() {
+            self.take_bytes(&BOM[..seen], emit);
         }
         if !self.line.is_empty() || self.line_overflow {
-            self.end_line(out);
+            self.end_line(emit);
         }
-        self.dispatch(out);
+        self.dispatch(emit);
     }
 
-    fn take_bytes(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) {
+    fn take_bytes(&mut self, bytes: &[u8], emit: &mut dyn FnMut(SseItem)) {
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.after_cr {
@@ -116,7 +140,7 @@ impl SseParser {
                     self.append_to_line(&rest[..pos]);
                     self.after_cr = rest[pos] == b'\r';
                     rest = &rest[pos + 1..];
-                    self.end_line(out);
+                    self.end_line(emit);
                 }
                 None => {
                     self.append_to_line(rest);
@@ -138,20 +162,20 @@ impl SseParser {
         }
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseItem>) {
+    fn end_line(&mut self, emit: &mut dyn FnMut(SseItem)) {
         if self.line_overflow {
             self.line_overflow = false;
-            out.push(SseItem::LineCut);
+            emit(SseItem::LineCut);
             return;
         }
         let line = std::mem::take(&mut self.line);
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(emit);
             return;
         }
         let text = String::from_utf8_lossy(&line);
         if let Some(comment) = text.strip_prefix(':') {
-            out.push(SseItem::Comment(comment.trim_start().to_string()));
+            emit(SseItem::Comment(comment.trim_start().to_string()));
             return;
         }
         let (field, value) = match text.find(':') {
@@ -162,14 +186,11 @@ impl SseParser {
             None => (&text[..], ""),
         };
         match field {
+            "event" if value.len() > MAX_EVENT_NAME => self.event_type = OVERLONG_EVENT_NAME.to_string(),
             "event" => self.event_type = value.to_string(),
             "data" => self.add_data(value),
-            "id" if !value.contains('\0') => self.id = Some(value.to_string()),
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    self.retry_ms = value.parse().ok();
-                }
-            }
+            "id" if value.len() <= MAX_ID && !value.contains('\0') => self.id = Some(value.to_string()),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => self.retry_ms = value.parse().ok(),
             _ => {}
         }
     }
@@ -191,18 +212,18 @@ impl SseParser {
         self.has_data = true;
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseItem>) {
+    fn dispatch(&mut self, emit: &mut dyn FnMut(SseItem)) {
         let event_type = std::mem::take(&mut self.event_type);
         let data = std::mem::take(&mut self.data);
         let has_data = std::mem::replace(&mut self.has_data, false);
         let retry_ms = self.retry_ms.take();
         if std::mem::replace(&mut self.data_overflow, false) {
-            out.push(SseItem::EventCut);
+            emit(SseItem::EventCut);
             return;
         }
         // Named events without data still matter here (`event: finish` may come bare).
         if has_data || !event_type.is_empty() || retry_ms.is_some() {
-            out.push(SseItem::Event(SseEvent { event: event_type, data, id: self.id.clone(), retry_ms }));
+            emit(SseItem::Event(SseEvent { event: event_type, data, id: self.id.clone(), retry_ms }));
         }
     }
 }
@@ -278,6 +299,33 @@ mod tests {
         let mut out = Vec::new();
         parser.push(b"data: 123456\ndata: 123456\n\ndata: ok\n\n", &mut out);
         assert_eq!(out, vec![SseItem::EventCut, event("", "ok")]);
+    }
+
+    #[test]
+    fn long_ids_are_ignored_and_long_event_names_replaced() {
+        let long = "x".repeat(MAX_ID + 1);
+        let wire = format!("id: 1\ndata: a\n\nid: {long}\nevent: {}\ndata: b\n\n", "e".repeat(MAX_EVENT_NAME + 1));
+        let items = parse_chunks(&[wire.as_bytes()]);
+        let SseItem::Event(second) = &items[1] else { panic!("{items:?}") };
+        assert_eq!((second.id.as_deref(), second.event.as_str()), (Some("1"), OVERLONG_EVENT_NAME));
+    }
+
+    #[test]
+    fn an_id_does_not_multiply_across_a_chunk_of_events() {
+        // `id:` + 256 KiB, then a chunk of empty events: each event would carry a copy of the id.
+        let mut wire = format!("id: {}\n", "i".repeat(256 * 1024 - 8)).into_bytes();
+        wire.extend(b"data\n\n".repeat(256 * 1024 / 6));
+        let mut parser = SseParser::new(Limits::default());
+        let (mut events, mut id_bytes) = (0usize, 0usize);
+        parser.push_each(&wire, &mut |item| {
+            if let SseItem::Event(e) = item {
+                events += 1;
+                id_bytes += e.id.map_or(0, |id| id.len());
+            }
+        });
+        assert!(events > 40_000);
+        assert_eq!(id_bytes, 0, "the over-long id was ignored");
+        assert!(parser.buffered_bytes() <= SseParser::max_buffered_bytes(&Limits::default()));
     }
 
     #[test]

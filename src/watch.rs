@@ -1,17 +1,104 @@
 //! The background's watcher: tracks the streams each tab's relay reports and turns them into
 //! verdicts. Pure state machine; the bindings feed it messages and carry out what it returns.
+//!
+//! The page is untrusted, and the relay's checks are not relied on: every cap is enforced here
+//! too, per tab, so no tab can starve another, and every refusal is counted by reason.
 
 use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use crate::protocol::{self, BgMessage, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, VerdictEvent};
 use crate::verdict::Verdict;
+
+/// Messages a tab may send per second: twice the relay's own cap, so a working relay never meets it.
+pub const MAX_MESSAGES_PER_TAB_PER_SECOND: u32 = 800;
+/// Body bytes a tab may send per second (a streamed answer is a few KB per second).
+pub const MAX_BYTES_PER_TAB_PER_SECOND: usize = 8 * 1024 * 1024;
+/// A stream that has had no message for this long may make room for a new one.
+pub const STREAM_IDLE_MS: f64 = 120_000.0;
+const RATE_WINDOW_MS: f64 = 1_000.0;
 
 struct Stream {
     route: String,
     transport: Transport,
     classifier: StreamClassifier,
     reported: bool,
+    /// Who opened it: a verdict found later by the silence check is reported as theirs.
+    opener: Sender,
+    opened_ms: f64,
+    last_active_ms: f64,
+}
+
+/// Why messages from pages were refused, counted for the popup's self-check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounts {
+    /// Did not match the protocol (shape, route, bytes above U+00FF).
+    pub malformed: u32,
+    /// Dropped by the relay before they reached the background (it reports how many).
+    pub by_relay: u32,
+    /// A body chunk over `protocol::MAX_CHUNK_BYTES`.
+    pub oversized_chunks: u32,
+    /// Over `MAX_MESSAGES_PER_TAB_PER_SECOND`.
+    pub message_rate: u32,
+    /// Over `MAX_BYTES_PER_TAB_PER_SECOND` (the stream that lost bytes is forgotten, unjudged).
+    pub byte_rate: u32,
+    /// New streams refused: the tab already had `MAX_STREAMS_PER_TAB` open, none finished or idle.
+    pub too_many_streams: u32,
+    /// Streams forgotten to make room: already reported, or idle for `STREAM_IDLE_MS`.
+    pub evicted_streams: u32,
+    /// Page hook markers that are not in the known table (never shown).
+    pub unknown_markers: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed,
+    OversizedChunk,
+    MessageRate,
+    ByteRate,
+    TooManyStreams,
+    EvictedStream,
+    UnknownMarker,
+}
+
+impl DropCounts {
+    pub fn total(&self) -> u32 {
+        [self.malformed, self.by_relay, self.oversized_chunks, self.message_rate, self.byte_rate, self.too_many_streams, self.evicted_streams, self.unknown_markers]
+            .iter()
+            .fold(0u32, |sum, n| sum.saturating_add(*n))
+    }
+
+    pub fn count(&mut self, reason: DropReason, n: u32) {
+        let counter = match reason {
+            DropReason::Malformed => &mut self.malformed,
+            DropReason::OversizedChunk => &mut self.oversized_chunks,
+            DropReason::MessageRate => &mut self.message_rate,
+            DropReason::ByteRate => &mut self.byte_rate,
+            DropReason::TooManyStreams => &mut self.too_many_streams,
+            DropReason::EvictedStream => &mut self.evicted_streams,
+            DropReason::UnknownMarker => &mut self.unknown_markers,
+        };
+        *counter = counter.saturating_add(n);
+    }
+}
+
+/// One tab's use of the current one-second window.
+#[derive(Default)]
+struct TabMeter {
+    window_start_ms: f64,
+    messages: u32,
+    bytes: usize,
+}
+
+impl TabMeter {
+    fn roll(&mut self, now_ms: f64) {
+        // A clock that jumps back also starts a new window.
+        if !(now_ms >= self.window_start_ms && now_ms - self.window_start_ms < RATE_WINDOW_MS) {
+            *self = TabMeter { window_start_ms: now_ms, ..TabMeter::default() };
+        }
+    }
 }
 
 /// What the background should do after a message.
@@ -25,7 +112,8 @@ pub struct Outcome {
 #[derive(Default)]
 pub struct Watcher {
     streams: HashMap<(i32, i32, u32), Stream>,
-    pub dropped_messages: u32,
+    meters: HashMap<i32, TabMeter>,
+    drops: DropCounts,
 }
 
 impl Watcher {
@@ -42,10 +130,42 @@ impl Watcher {
         self.streams.keys().map(|(tab, _, _)| *tab)
     }
 
+    /// Messages refused, by reason.
+    pub fn drops(&self) -> DropCounts {
+        self.drops
+    }
+
+    /// Every message refused, whatever the reason.
+    pub fn dropped_messages(&self) -> u32 {
+        self.drops.total()
+    }
+
     /// A message that did not match the protocol.
     pub fn reject(&mut self) -> Outcome {
-        self.dropped_messages += 1;
+        self.refuse(DropReason::Malformed)
+    }
+
+    /// A message refused for `reason` (counted; nothing else happens).
+    pub fn refuse(&mut self, reason: DropReason) -> Outcome {
+        self.drops.count(reason, 1);
         Outcome::default()
+    }
+
+    pub fn count_drops(&mut self, reason: DropReason, n: u32) {
+        self.drops.count(reason, n);
+    }
+
+    /// Whether the tab is still within its messages per second; every relay message (retry
+    /// messages included) passes here first. Refusals are counted.
+    pub fn admit(&mut self, sender: Sender) -> bool {
+        let meter = self.meters.entry(sender.tab_id).or_default();
+        meter.roll(sender.now_ms);
+        meter.messages = meter.messages.saturating_add(1);
+        if meter.messages > MAX_MESSAGES_PER_TAB_PER_SECOND {
+            self.drops.count(DropReason::MessageRate, 1);
+            return false;
+        }
+        true
     }
 
     pub fn handle(&mut self, message: CsMessage, sender: Sender) -> Outcome {
@@ -54,21 +174,39 @@ impl Watcher {
                 if !protocol::is_generation_route(&route) {
                     return self.reject();
                 }
-                let tab_streams = self.streams.keys().filter(|(tab, frame, _)| *tab == sender.tab_id && *frame == sender.frame_id).count();
-                if tab_streams >= protocol::MAX_STREAMS_PER_TAB {
-                    // A page that opens streams without ending them must not grow our memory.
-                    self.forget_tab_frame(sender.tab_id, sender.frame_id);
+                let key = (sender.tab_id, sender.frame_id, stream);
+                if !self.streams.contains_key(&key) && !self.make_room(sender) {
+                    return self.refuse(DropReason::TooManyStreams);
                 }
                 let classifier = StreamClassifier::new(head(status, headers, sender.now_ms));
-                let key = (sender.tab_id, sender.frame_id, stream);
-                self.streams.insert(key, Stream { route, transport, classifier, reported: false });
+                let now = sender.now_ms;
+                self.streams.insert(key, Stream { route, transport, classifier, reported: false, opened_ms: now, last_active_ms: now, opener: sender });
                 let decided = self.streams.get(&key).and_then(|s| s.classifier.verdict().cloned());
                 self.report(key, decided, sender)
             }
             CsMessage::CsStreamBytes { stream, bytes } => {
                 let key = (sender.tab_id, sender.frame_id, stream);
+                // A UTF-8 string of one char per byte is at most twice as long as its bytes.
+                if bytes.len() > 2 * protocol::MAX_CHUNK_BYTES {
+                    return self.refuse(DropReason::OversizedChunk);
+                }
                 let Some(raw) = latin1_bytes(&bytes) else { return self.reject() };
+                if raw.len() > protocol::MAX_CHUNK_BYTES {
+                    return self.refuse(DropReason::OversizedChunk);
+                }
+                if !self.streams.contains_key(&key) {
+                    return Outcome::default();
+                }
+                let meter = self.meters.entry(sender.tab_id).or_default();
+                meter.roll(sender.now_ms);
+                meter.bytes = meter.bytes.saturating_add(raw.len());
+                if meter.bytes > MAX_BYTES_PER_TAB_PER_SECOND {
+                    // A stream missing bytes cannot be judged: a spliced frame could read as anything.
+                    self.streams.remove(&key);
+                    return self.refuse(DropReason::ByteRate);
+                }
                 let Some(state) = self.streams.get_mut(&key) else { return Outcome::default() };
+                state.last_active_ms = sender.now_ms;
                 let decided = state.classifier.push(&raw);
                 self.report(key, decided, sender)
             }
@@ -95,21 +233,58 @@ impl Watcher {
                 event_outcome(None, route, transport, verdict, sender)
             }
             CsMessage::CsDropped { count } => {
-                self.dropped_messages = self.dropped_messages.saturating_add(count);
+                self.drops.by_relay = self.drops.by_relay.saturating_add(count);
                 Outcome { reply: Some(BgMessage::BgAck), record: None }
             }
             // Retry messages belong to the hub.
-            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } => self.reject(),
+            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } | CsMessage::CsSiteCrashed | CsMessage::CsPageLoaded => self.reject(),
         }
+    }
+
+    /// When the next open, undecided stream would count as dead if nothing arrives before then.
+    pub fn next_silence_deadline(&self) -> Option<f64> {
+        self.streams.values().filter(|s| !s.reported).map(|s| s.last_active_ms + s.classifier.silence_limit_ms()).min_by(f64::total_cmp)
+    }
+
+    /// Undecided streams silent past their limit at `now_ms`: each gets its `Stalled` verdict once.
+    /// Returns the tab of each with what to tell it.
+    pub fn stalled(&mut self, now_ms: f64) -> Vec<(Sender, Outcome)> {
+        let dead: Vec<((i32, i32, u32), f64, Sender)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| !s.reported && now_ms - s.last_active_ms >= s.classifier.silence_limit_ms())
+            .map(|(key, s)| (*key, now_ms - s.last_active_ms, s.opener))
+            .collect();
+        dead.into_iter()
+            .map(|(key, silent_ms, opener)| {
+                let sender = Sender { now_ms, ..opener };
+                let verdict = Verdict::Stalled { silent_s: (silent_ms / 1000.0).round().clamp(0.0, u32::MAX as f64) as u32 };
+                (sender, self.report(key, Some(verdict), sender))
+            })
+            .collect()
     }
 
     /// A tab navigated or closed: its open streams will never end.
     pub fn forget_tab(&mut self, tab_id: i32) {
         self.streams.retain(|(tab, _, _), _| *tab != tab_id);
+        self.meters.remove(&tab_id);
     }
 
-    fn forget_tab_frame(&mut self, tab_id: i32, frame_id: i32) {
-        self.streams.retain(|(tab, frame, _), _| !(*tab == tab_id && *frame == frame_id));
+    /// Whether the sender's tab may open one more stream, evicting one if it has to. A page that
+    /// opens streams without ending them must not grow our memory, nor erase a stream still being
+    /// judged: only a stream already reported (oldest first) or idle for `STREAM_IDLE_MS` makes
+    /// room; otherwise the new stream is refused.
+    fn make_room(&mut self, sender: Sender) -> bool {
+        let tab_streams = || self.streams.iter().filter(|((tab, _, _), _)| *tab == sender.tab_id);
+        if tab_streams().count() < protocol::MAX_STREAMS_PER_TAB {
+            return true;
+        }
+        let reported = tab_streams().filter(|(_, s)| s.reported).min_by(|a, b| a.1.opened_ms.total_cmp(&b.1.opened_ms));
+        let idle = || tab_streams().filter(|(_, s)| sender.now_ms - s.last_active_ms >= STREAM_IDLE_MS).min_by(|a, b| a.1.last_active_ms.total_cmp(&b.1.last_active_ms));
+        let Some(evicted) = reported.or_else(idle).map(|(key, _)| *key) else { return false };
+        self.streams.remove(&evicted);
+        self.drops.count(DropReason::EvictedStream, 1);
+        true
     }
 
     fn report(&mut self, key: (i32, i32, u32), decided: Option<Verdict>, sender: Sender) -> Outcome {
@@ -146,8 +321,9 @@ fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
         status,
         content_type: headers.content_type,
         retry_after: headers.retry_after,
-        fetch_after_sec: headers.fetch_after_sec,
         waf_action: headers.waf_action,
+        cf_mitigated: headers.cf_mitigated,
+        heartbeat_timeout_secs: headers.heartbeat_timeout_secs,
         now_ms: if now_ms.is_finite() && now_ms > 0.0 { now_ms as u64 } else { 0 },
     }
 }
@@ -155,6 +331,10 @@ fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
 /// A JSON route's answer, judged from its status, headers and envelope fields alone.
 fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelope, now_ms: f64) -> Verdict {
     let is_error = |code: Option<i64>| code.is_some_and(|c| c != 0);
+    // `/users/current` of a muted account: not an error envelope, but the user should know.
+    if let Some(until_s) = envelope.mute_until.filter(|until| (*until as f64) * 1000.0 > now_ms) {
+        return Verdict::Muted { until_s: Some(until_s) };
+    }
     if status == 200 && !is_error(envelope.code) && !is_error(envelope.biz_code) {
         // The usual answer: `{"code":0,…,"data":{"biz_code":0,…}}`.
         return Verdict::Ok;
@@ -162,7 +342,7 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
     let body = serde_json::json!({
         "code": envelope.code,
         "msg": envelope.msg,
-        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg },
+        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg, "biz_data": { "mute_until": envelope.mute_until } },
     });
     let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
     classifier.push(body.to_string().as_bytes());
@@ -225,7 +405,7 @@ mod tests {
         w.handle(bad, sender());
         w.handle(open(2), sender());
         w.handle(CsMessage::CsStreamBytes { stream: 2, bytes: "服".into() }, sender());
-        assert_eq!(w.dropped_messages, 2);
+        assert_eq!(w.drops().malformed, 2);
     }
 
     #[test]

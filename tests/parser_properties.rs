@@ -1,10 +1,11 @@
 //! The SSE parser and the classifier never panic and never hold more than their bounds.
 
 use proptest::prelude::*;
-use unbusy::classify::{ResponseHead, StreamClassifier, StreamEnd, MAX_RAW_BODY};
+use unbusy::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use unbusy::sse::{Limits, SseParser};
 
 const LIMITS: Limits = Limits { max_line: 512, max_event_data: 2048 };
+const MAX_BUFFERED: usize = LIMITS.max_line + LIMITS.max_event_data + unbusy::sse::MAX_EVENT_NAME + unbusy::sse::MAX_ID;
 
 fn wire_bytes() -> impl Strategy<Value = Vec<Vec<u8>>> {
     // Bytes drawn mostly from SSE's own alphabet, so fields, line ends and BOMs are exercised.
@@ -23,7 +24,7 @@ proptest! {
         let mut out = Vec::new();
         for chunk in &chunks {
             parser.push(chunk, &mut out);
-            prop_assert!(parser.buffered_bytes() <= LIMITS.max_line + LIMITS.max_event_data + LIMITS.max_line);
+            prop_assert!(parser.buffered_bytes() <= MAX_BUFFERED);
         }
         parser.finish(&mut out);
     }
@@ -34,7 +35,7 @@ proptest! {
         let mut classifier = StreamClassifier::new(head);
         for chunk in &chunks {
             classifier.push(chunk);
-            prop_assert!(classifier.buffered_bytes() <= MAX_RAW_BODY + 2 * Limits::default().max_event_data);
+            prop_assert!(classifier.buffered_bytes() <= StreamClassifier::max_buffered_bytes());
         }
         classifier.finish(StreamEnd::Complete);
     }

@@ -35,8 +35,9 @@ fn corpus() -> Vec<Wire> {
                 match k.trim().to_ascii_lowercase().as_str() {
                     "content-type" => head.content_type = v,
                     "retry-after" => head.retry_after = v,
-                    "x-fetch-after-sec" => head.fetch_after_sec = v,
                     "x-amzn-waf-action" => head.waf_action = v,
+                    "cf-mitigated" => head.cf_mitigated = v,
+                    "x-ds-sse-heartbeat-timeout-secs" => head.heartbeat_timeout_secs = v,
                     _ => {}
                 }
             }

@@ -1,10 +1,17 @@
 // The simulator's chat page: a small stand-in for DeepSeek's web app. It sends generation requests
-// with fetch (or XMLHttpRequest, as the 2025 app did), renders the three stream framings, and on an
-// error shows the message with an icon-button retry control built like the real one.
+// with XMLHttpRequest (as the app did in September 2026) or fetch (earlier bundles), renders the
+// three stream framings, and on an error shows the message with a retry control built like the
+// real one; a cut answer (status INCOMPLETE) keeps its text and offers Continue instead.
 "use strict";
 
-const RUN = document.querySelector('meta[name="sim-run"]').content;
-const TRANSPORT = document.querySelector('meta[name="sim-transport"]').content;
+const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
+const RUN = meta("sim-run");
+const TRANSPORT = meta("sim-transport");
+// How the retry icon carries its id: "shape" (live site, 2026: a <rect> inside the svg), "svg"
+// (the id on the <svg> itself) or "label" (no id, an aria-label only).
+const CONTROL_FORM = meta("sim-control");
+// Milliseconds after load at which the app shows its own crash screen (0: never).
+const CRASH_AFTER_MS = Number(meta("sim-crash-after-ms"));
 const messages = document.getElementById("messages");
 const input = document.getElementById("chat-input");
 let lastPrompt = "";
@@ -19,6 +26,7 @@ function element(tag, className, text) {
 // One request; calls onText(chunkText) as the body arrives, resolves with {status, contentType}.
 function send(method, path, body, onText) {
   const headers = { "content-type": "application/json", "x-sim-run": RUN };
+  // Continue carries no proof of work (late-2026 observations).
   if (path.endsWith("/completion") || path.endsWith("/regenerate")) {
     headers["x-ds-pow-response"] = btoa(JSON.stringify({ nonce: Math.random() }));
   }
@@ -123,6 +131,7 @@ class Answer {
     applyPatch(this.root, obj.p || this.lastPath, obj.o || (obj.p ? "SET" : "APPEND"), obj.v);
     const status = this.root.response && this.root.response.status;
     if (status === "FINISHED") this.finished = true;
+    if (status === "INCOMPLETE") this.incomplete = true;
     if (status === "CONTENT_FILTER") this.error = "This content may violate our usage policies.";
   }
 
@@ -142,11 +151,44 @@ class Answer {
     const button = element("div", "ds-icon-button");
     button.setAttribute("role", "button");
     button.tabIndex = 0;
-    // Built like the real control: an icon button holding an svg whose id is 重新生成 ("regenerate").
-    button.innerHTML = '<svg id="重新生成" width="20" height="20" viewBox="0 0 20 20" aria-hidden="true"><path d="M10 3a7 7 0 1 0 7 7h-2a5 5 0 1 1-1.5-3.5L11 9h6V3l-2.1 2.1A7 7 0 0 0 10 3z" fill="currentColor"/></svg>';
+    button.appendChild(retryIcon());
     button.addEventListener("click", () => { box.remove(); retry(); });
     box.appendChild(button);
   }
+
+  // A cut answer keeps its text; the app offers a secondary "Continue" button (继续生成).
+  showContinue(message, resume) {
+    const box = this.container.appendChild(element("div", "msg-error"));
+    box.appendChild(element("span", "msg-error-text", message));
+    const button = element("div", "ds-button ds-button--secondary", document.documentElement.lang.startsWith("zh") ? "继续生成" : "Continue");
+    button.setAttribute("role", "button");
+    button.tabIndex = 0;
+    button.addEventListener("click", () => { box.remove(); resume(); });
+    box.appendChild(button);
+  }
+}
+
+// The retry icon as the live site draws it: the id 重新生成 ("regenerate") sits on a shape inside
+// the svg (userscripts match `svg rect#重新生成`); the other forms are for older or redesigned pages.
+function retryIcon() {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  for (const [k, v] of Object.entries({ width: "20", height: "20", viewBox: "0 0 20 20", "aria-hidden": "true" })) svg.setAttribute(k, v);
+  const shape = svg.appendChild(document.createElementNS(NS, "rect"));
+  for (const [k, v] of Object.entries({ width: "20", height: "20", fill: "none" })) shape.setAttribute(k, v);
+  const arrow = svg.appendChild(document.createElementNS(NS, "path"));
+  arrow.setAttribute("d", "M10 3a7 7 0 1 0 7 7h-2a5 5 0 1 1-1.5-3.5L11 9h6V3l-2.1 2.1A7 7 0 0 0 10 3z");
+  arrow.setAttribute("fill", "currentColor");
+  if (CONTROL_FORM === "svg") svg.id = "重新生成";
+  else if (CONTROL_FORM === "label") svg.setAttribute("aria-label", "重新生成");
+  else shape.id = "重新生成";
+  if (CONTROL_FORM === "label") {
+    const wrapper = element("span");
+    wrapper.appendChild(svg);
+    wrapper.setAttribute("aria-label", "重新生成");
+    return wrapper;
+  }
+  return svg;
 }
 
 async function generate(container, path, attempt) {
@@ -154,18 +196,25 @@ async function generate(container, path, attempt) {
   container.dataset.attempts = String(attempt);
   container.replaceChildren();
   const answer = new Answer(container);
-  let meta;
+  // Continue re-sends the whole answer so far, then appends: it renders into a fresh answer.
+  const body = path.endsWith("/continue")
+    ? { chat_session_id: "sim", message_id: 2, fallback_to_resume: true }
+    : { chat_session_id: "sim", parent_message_id: null, prompt: lastPrompt, ref_file_ids: [], thinking_enabled: false, search_enabled: false };
+  let response;
   try {
-    await send("POST", "/api/v0/chat/create_pow_challenge", { target_path: path }, () => {});
-    meta = await send("POST", path, { chat_session_id: "sim", parent_message_id: null, prompt: lastPrompt, ref_file_ids: [], thinking_enabled: false, search_enabled: false }, (text) => answer.feed(text));
+    if (!path.endsWith("/continue")) await send("POST", "/api/v0/chat/create_pow_challenge", { target_path: path }, () => {});
+    response = await send("POST", path, body, (text) => answer.feed(text));
     answer.feed("\n\n");
   } catch {
     answer.error = "Network error. Please check your connection.";
   }
-  if (meta && !meta.contentType.includes("text/event-stream") && !answer.error) {
-    answer.error = meta.status >= 400 ? "Server error " + meta.status + "." : "Something went wrong.";
+  if (response && !response.contentType.includes("text/event-stream") && !answer.error) {
+    answer.error = response.status >= 400 ? "Server error " + response.status + "." : "Something went wrong.";
   }
-  if (answer.error || !answer.finished) {
+  if (answer.incomplete && !answer.finished) {
+    container.dataset.state = "incomplete";
+    answer.showContinue(answer.error || "Connection interrupted.", () => generate(container, "/api/v0/chat/continue", attempt + 1));
+  } else if (answer.error || !answer.finished) {
     container.dataset.state = "error";
     answer.showError(answer.error || "Connection interrupted.", () => generate(container, "/api/v0/chat/regenerate", attempt + 1));
   } else {
@@ -179,8 +228,15 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   if (!prompt) return;
   lastPrompt = prompt;
   input.value = "";
-  messages.appendChild(element("div", "msg-user", prompt));
-  generate(messages.appendChild(element("div", "msg")), "/api/v0/chat/completion", 1);
+  const user = messages.appendChild(element("div", "msg-user ds-message", prompt));
+  user.dataset.role = "user";
+  generate(messages.appendChild(element("div", "msg ds-message")), "/api/v0/chat/completion", 1);
+});
+
+// Like the app: a new chat changes the address in place (no page load) and empties the list.
+document.getElementById("new-chat").addEventListener("click", () => {
+  history.pushState({}, "", `/a/chat/s/${Math.random().toString(36).slice(2, 10)}${location.search}`);
+  messages.replaceChildren();
 });
 
 input.addEventListener("keydown", (event) => {
@@ -199,3 +255,13 @@ send("GET", "/api/v0/users/current", undefined, (text) => {
     if (body.code) messages.appendChild(element("div", "msg-error", body.msg));
   } catch { /* partial or non-JSON: nothing to show */ }
 });
+
+// DeepSeek's own crash screen, which blames browser extensions.
+if (CRASH_AFTER_MS > 0) {
+  setTimeout(() => {
+    const screen = element("div", "crash-screen");
+    screen.append(element("h2", "", "页面崩溃可能与浏览器插件对页面内容的修改有关，请尝试禁用插件后刷新页面。"),
+      element("p", "", "This page may have crashed due to changes made by certain browser extensions. Please try disabling extensions and refreshing the page."));
+    document.body.replaceChildren(screen);
+  }, CRASH_AFTER_MS);
+}

@@ -180,6 +180,8 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
         && ["completion", "regenerate", "continue", "edit_message", "resume_stream"].iter().any(|r| path.ends_with(r));
     match (method, path) {
         (&Method::GET, "/") => (chat_page(state, query, run), None, None),
+        // A conversation's own address (the app moves there in place; a reload loads it).
+        (&Method::GET, _) if path.starts_with("/a/chat/s/") => (chat_page(state, query, run), None, None),
         (&Method::GET, "/static/chat.js") => (full(StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS), None, None),
         (&Method::GET, "/static/chat.css") => (full(StatusCode::OK, "text/css; charset=utf-8", PAGE_CSS), None, None),
         (&Method::GET, "/favicon.ico") => (full(StatusCode::NO_CONTENT, "image/x-icon", ""), None, None),
@@ -199,7 +201,12 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
                 let fixture = entry.scenario.as_ref().map_or("gen3_ok", |s| s.fixture_for(attempt)).to_string();
                 (fixture, attempt)
             };
-            (serve_fixture(state, &fixture), Some(attempt), Some(fixture))
+            // `name@hang`: after its last frame the response stays open, silent (a dead stream).
+            let (name, hang) = match fixture.strip_suffix("@hang") {
+                Some(name) => (name.to_string(), true),
+                None => (fixture.clone(), false),
+            };
+            (serve(state, &name, hang), Some(attempt), Some(fixture))
         }
         (&Method::GET, "/api/v0/users/current") => {
             let fixture = state.runs.lock().expect("runs lock").get(run).and_then(|r| r.users.clone()).unwrap_or_else(|| "route_users_current_ok".into());
@@ -212,30 +219,49 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
     }
 }
 
-/// The chat page for one test run: `?run=ID&scenario=NAME_OR_SPEC&transport=fetch|xhr&users=FIXTURE`.
+/// The chat page for one test run:
+/// `?run=ID&scenario=NAME_OR_SPEC&transport=xhr|fetch&users=FIXTURE&control=shape|svg|label&crash_after_ms=N`.
 fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
     let scenario_text = query_param(query, "scenario").unwrap_or_else(|| "ok".into());
     let scenario = match Scenario::named_or_spec(SCENARIOS, &scenario_text) {
         Ok(s) => s,
         Err(e) => return full(StatusCode::BAD_REQUEST, "text/plain", format!("scenario: {e}")),
     };
+    // XHR first: the live page streamed over XMLHttpRequest in September 2026.
     let transport = match query_param(query, "transport").as_deref() {
-        Some("xhr") => "xhr",
-        _ => "fetch",
+        Some("fetch") => "fetch",
+        _ => "xhr",
     };
+    let control = match query_param(query, "control").as_deref() {
+        Some("svg") => "svg",
+        Some("label") => "label",
+        _ => "shape",
+    };
+    let crash_after_ms = query_param(query, "crash_after_ms").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     {
         let mut runs = state.runs.lock().expect("runs lock");
         let entry = runs.entry(run.to_string()).or_default();
         entry.scenario = Some(scenario);
         entry.users = query_param(query, "users");
     }
-    let html = PAGE_HTML.replace("{{RUN}}", &html_escape(run)).replace("{{TRANSPORT}}", transport);
+    let html = PAGE_HTML
+        .replace("{{RUN}}", &html_escape(run))
+        .replace("{{TRANSPORT}}", transport)
+        .replace("{{CONTROL}}", control)
+        .replace("{{CRASH_AFTER_MS}}", &crash_after_ms.to_string());
     let mut response = full(StatusCode::OK, "text/html; charset=utf-8", html);
     response.headers_mut().insert("content-security-policy", PAGE_CSP.parse().expect("static CSP"));
     response
 }
 
 fn serve_fixture(state: &State, name: &str) -> Response<Body> {
+    serve(state, name, false)
+}
+
+/// How long a hanging response stays open after its last frame.
+const HANG: Duration = Duration::from_secs(600);
+
+fn serve(state: &State, name: &str, hang: bool) -> Response<Body> {
     let fixture = match Fixture::load(&state.options.fixtures, name) {
         Ok(f) => f,
         Err(e) => return full(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e),
@@ -243,7 +269,12 @@ fn serve_fixture(state: &State, name: &str) -> Response<Body> {
     let frames = fixture.frames();
     let delay = Duration::from_millis(state.options.frame_delay_ms);
     let stream = futures_util::stream::unfold((frames.into_iter(), true), move |(mut frames, first)| async move {
-        let frame = frames.next()?;
+        let Some(frame) = frames.next() else {
+            if hang {
+                tokio::time::sleep(HANG).await;
+            }
+            return None;
+        };
         if !first {
             tokio::time::sleep(delay).await;
         }

@@ -7,7 +7,7 @@ use super::connection::Latency;
 use super::history::History;
 use super::{Action, Finding, Likelihood};
 use crate::protocol::VerdictEvent;
-use crate::verdict::Verdict;
+use crate::verdict::{ChallengeKind, Verdict};
 
 /// What the popup knows right now.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,8 @@ pub struct Evidence<'a> {
     /// The public status page says DeepSeek has an incident (`None`: not checked).
     pub status_incident: Option<bool>,
     pub latency: Option<Latency>,
+    /// DeepSeek's own crash screen blamed browser extensions.
+    pub site_crash: bool,
 }
 
 /// The article's off-peak claim, shown as a claim until the user's own history speaks.
@@ -35,7 +37,12 @@ pub struct Counts {
     pub auth_expired: u32,
     pub pow_rejected: u32,
     pub challenge: u32,
+    /// Blocked by a firewall or an edge in front of the site (not a puzzle to pass).
+    pub blocked: u32,
+    /// Too long, or the conversation is full: a new chat helps.
     pub too_long: u32,
+    pub outdated_page: u32,
+    pub muted: u32,
     pub dropped: u32,
     pub unknown: u32,
     pub maintenance: u32,
@@ -52,8 +59,13 @@ pub fn count(events: &[VerdictEvent]) -> Counts {
             v if v.is_throttled() => c.rate_limited += 1,
             Verdict::AuthExpired => c.auth_expired += 1,
             Verdict::PowRejected => c.pow_rejected += 1,
+            Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf | ChallengeKind::Cloudfront } => c.blocked += 1,
             Verdict::Challenge { .. } => c.challenge += 1,
-            Verdict::TooLong => c.too_long += 1,
+            Verdict::TooLong | Verdict::ContextFull | Verdict::MessageLimit => c.too_long += 1,
+            // A cut answer is the server's trouble, like busy.
+            Verdict::Incomplete => c.busy += 1,
+            Verdict::UnsupportedClient => c.outdated_page += 1,
+            Verdict::Muted { .. } => c.muted += 1,
             Verdict::Dropped => c.dropped += 1,
             Verdict::Maintenance => c.maintenance += 1,
             Verdict::Ok => c.ok += 1,
@@ -88,15 +100,16 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
     use Likelihood::*;
     let c = count(evidence.recent);
     let overloaded = c.busy + c.expert_busy + c.search_busy > 0;
-    let client_side = c.pow_rejected + c.unknown > 0 || evidence.conflicts > 0;
+    let client_side = c.pow_rejected + c.unknown > 0 || evidence.conflicts > 0 || evidence.site_crash;
     let mut fixes = vec![
         fix("wait_retry", when(overloaded, Likely, Possible), if overloaded { "whyWaitBusy" } else { "whyWaitIdle" }, vec![], vec![]),
         fix("instant_mode", when(c.expert_busy > 0, Likely, Unlikely), "whyInstantMode", vec![], vec![]),
         fix("search_off", when(c.search_busy > 0, Likely, Unlikely), "whySearchOff", vec![], vec![]),
         fix("new_chat", when(c.too_long > 0, Likely, Unlikely), "whyNewChat", vec![], vec![Action::NewChat]),
-        fix("hard_refresh", when(c.challenge + c.auth_expired + c.pow_rejected > 0, Likely, when(c.unknown > 0, Possible, Unlikely)), "whyHardRefresh", vec![], vec![Action::HardRefresh]),
+        fix("hard_refresh", when(c.challenge + c.auth_expired + c.pow_rejected + c.outdated_page > 0, Likely, when(c.unknown > 0, Possible, Unlikely)), "whyHardRefresh", vec![], vec![Action::HardRefresh]),
         fix("clear_site_data", when(evidence.cookie_problems > 0 || c.challenge > 0, Possible, Unlikely), "whyClearSiteData", vec![], vec![Action::ClearSiteData]),
         fix("extensions", when(client_side, Likely, Possible), "whyExtensions", vec![], vec![Action::CheckExtensions]),
+        fix("filter_lists", when(c.auth_expired > 0 || evidence.site_crash, Possible, Unlikely), "whyFilterLists", vec![], vec![]),
         fix("private_window", when(client_side, Possible, Unlikely), "whyPrivateWindow", vec![], vec![]),
         fix("status_page", match evidence.status_incident { Some(true) => Likely, Some(false) => Unlikely, None => when(overloaded || c.maintenance > 0, Possible, Unlikely) }, "whyStatusPage", vec![], vec![Action::CheckStatus]),
         match evidence.latency {
@@ -104,7 +117,7 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
             None => fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![]),
         },
         fix("dns_flush", Unlikely, if overloaded { "whyDnsBusy" } else { "whyDns" }, vec![], vec![Action::CopyText { text: dns_flush_command(evidence.os).into() }]),
-        fix("vpn", when(c.challenge > 0 || c.rate_limited > 2, Possible, Unlikely), "whyVpn", vec![], vec![]),
+        fix("vpn", when(c.blocked > 0, Likely, when(c.challenge > 0 || c.rate_limited > 2, Possible, Unlikely)), "whyVpn", vec![], vec![]),
         fix("official_api", when(overloaded && c.busy + c.expert_busy >= 5, Possible, Unlikely), "whyOfficialApi", vec![], vec![Action::OpenUrl { url: "https://platform.deepseek.com/".into() }]),
     ];
     let off_peak = match evidence.history.and_then(History::quiet_hours) {
@@ -116,7 +129,14 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
     };
     fixes.push(off_peak);
     // Stable: equal likelihoods keep the article's order.
-    fixes.sort_by(|a, b| b.likelihood.cmp(&a.likelihood));
+    fixes.sort_by_key(|f| std::cmp::Reverse(f.likelihood));
+    if evidence.site_crash {
+        // The site itself suspects an extension: that check comes first.
+        if let Some(i) = fixes.iter().position(|f| f.id == "extensions") {
+            let extensions = fixes.remove(i);
+            fixes.insert(0, extensions);
+        }
+    }
     fixes
 }
 
@@ -146,10 +166,27 @@ mod tests {
     }
 
     #[test]
+    fn the_sites_crash_screen_puts_the_extension_check_first() {
+        let recent = vec![event(Verdict::Busy { code: "server_busy".into() })];
+        let fixes = rank(&Evidence { recent: &recent, os: "linux", site_crash: true, ..Evidence::default() });
+        assert_eq!(fixes[0].id, "extensions");
+        assert_eq!(fixes[0].likelihood, Likelihood::Likely);
+    }
+
+    #[test]
+    fn new_late_2026_verdicts_point_at_their_fixes() {
+        let recent = vec![event(Verdict::ContextFull), event(Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf }), event(Verdict::UnsupportedClient)];
+        let fixes = rank(&Evidence { recent: &recent, os: "linux", ..Evidence::default() });
+        let likely: Vec<&str> = fixes.iter().filter(|f| f.likelihood == Likelihood::Likely).map(|f| f.id.as_str()).collect();
+        assert!(likely.contains(&"new_chat") && likely.contains(&"vpn") && likely.contains(&"hard_refresh"), "{likely:?}");
+        assert_eq!(count(&recent).unknown, 0, "known verdicts never feed the self-check");
+    }
+
+    #[test]
     fn expert_busy_ranks_instant_mode_high_and_dns_low() {
         let recent = vec![event(Verdict::Busy { code: "expert_busy_use_default".into() }); 3];
         let fixes = rank(&Evidence { recent: &recent, os: "win", ..Evidence::default() });
-        assert_eq!(fixes.len(), 14);
+        assert_eq!(fixes.len(), 15);
         assert!(fixes.iter().any(|f| f.id == "connection"), "no samples: the unmeasured form");
         assert_eq!(fixes[0].id, "wait_retry");
         assert_eq!(fixes[1].id, "instant_mode");

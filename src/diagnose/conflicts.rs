@@ -16,6 +16,8 @@ pub enum ConflictKind {
     ChatHelper,
     /// Routes traffic through a proxy or VPN.
     Proxy,
+    /// Runs userscripts (Tampermonkey and the like): a DeepSeek userscript may hook or click.
+    UserscriptManager,
 }
 
 pub struct KnownExtension {
@@ -23,25 +25,47 @@ pub struct KnownExtension {
     pub chrome_id: &'static str,
     pub firefox_id: &'static str,
     pub kind: ConflictKind,
+    /// What this one was reported to do to DeepSeek (a `_locales` key), beyond its kind.
+    pub reported: Option<&'static str>,
+    /// Where that report comes from, and when.
+    pub source: &'static str,
 }
 
 /// Extension ids as the Chrome Web Store and addons.mozilla.org publish them.
 pub const KNOWN_EXTENSIONS: &[KnownExtension] = &[
-    KnownExtension { name: "uBlock Origin", chrome_id: "cjpalhdlnbpafiamejdnhcphjbkeiagm", firefox_id: "uBlock0@raymondhill.net", kind: ConflictKind::Blocker },
-    KnownExtension { name: "uBlock Origin Lite", chrome_id: "ddkjiahejlhfcafbddmgiahcphecmpfh", firefox_id: "uBOLite@raymondhill.net", kind: ConflictKind::Blocker },
-    KnownExtension { name: "AdBlock", chrome_id: "gighmmpiobklfepjocnamgkkbiglidom", firefox_id: "jid1-NIfFY2CA8fy1tg@jetpack", kind: ConflictKind::Blocker },
-    KnownExtension { name: "Adblock Plus", chrome_id: "cfhdojbkjhnklbpkdaibdccddilifddb", firefox_id: "{d10d0bf8-f5b5-c8b4-a8b2-2b9879e08c5d}", kind: ConflictKind::Blocker },
-    KnownExtension { name: "AdGuard AdBlocker", chrome_id: "bgnkhhnnamicmpeenaelnjfhikgbkllg", firefox_id: "adguardadblocker@adguard.com", kind: ConflictKind::Blocker },
-    KnownExtension { name: "Ghostery", chrome_id: "mlomiejdfkolichcflejclcbmpeaniij", firefox_id: "firefox@ghostery.com", kind: ConflictKind::Blocker },
-    KnownExtension { name: "Privacy Badger", chrome_id: "pkehgijcmpdhfbdbbnkijodmdjhbjlgp", firefox_id: "jid1-MnnxcxisBPnSXQ@jetpack", kind: ConflictKind::Blocker },
-    KnownExtension { name: "NoScript", chrome_id: "doojmbjmlfjjnbmnoijecmcbfeoakpjm", firefox_id: "{73a6fe31-595d-460b-a920-fcc0f8843232}", kind: ConflictKind::ScriptBlocker },
-    KnownExtension { name: "uMatrix", chrome_id: "ogfcmafjalglgifnmanfmnieipoejdcf", firefox_id: "uMatrix@raymondhill.net", kind: ConflictKind::ScriptBlocker },
-    KnownExtension { name: "DuckDuckGo Privacy Essentials", chrome_id: "bkdgflcldnnnapblkhphbgpggdiikppg", firefox_id: "jid1-ZAdIEUB7XOzOJw@jetpack", kind: ConflictKind::Blocker },
-    KnownExtension { name: "Disconnect", chrome_id: "jeoacafpbcihiomhlakheieifhpjdfeo", firefox_id: "2.0@disconnect.me", kind: ConflictKind::Blocker },
+    KnownExtension { name: "uBlock Origin", chrome_id: "cjpalhdlnbpafiamejdnhcphjbkeiagm", firefox_id: "uBlock0@raymondhill.net", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension { name: "uBlock Origin Lite", chrome_id: "ddkjiahejlhfcafbddmgiahcphecmpfh", firefox_id: "uBOLite@raymondhill.net", kind: ConflictKind::Blocker, reported: Some("reportedBadwareList"), source: "uBlockOrigin/uAssets, July 2026" },
+    KnownExtension { name: "AdBlock", chrome_id: "gighmmpiobklfepjocnamgkkbiglidom", firefox_id: "jid1-NIfFY2CA8fy1tg@jetpack", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension { name: "Adblock Plus", chrome_id: "cfhdojbkjhnklbpkdaibdccddilifddb", firefox_id: "{d10d0bf8-f5b5-c8b4-a8b2-2b9879e08c5d}", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension { name: "AdGuard AdBlocker", chrome_id: "bgnkhhnnamicmpeenaelnjfhikgbkllg", firefox_id: "adguardadblocker@adguard.com", kind: ConflictKind::Blocker, reported: Some("reportedBlocksCaptcha"), source: "AdGuard filter threads, 2026" },
+    KnownExtension { name: "Ghostery", chrome_id: "mlomiejdfkolichcflejclcbmpeaniij", firefox_id: "firefox@ghostery.com", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension { name: "Privacy Badger", chrome_id: "pkehgijcmpdhfbdbbnkijodmdjhbjlgp", firefox_id: "jid1-MnnxcxisBPnSXQ@jetpack", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension { name: "NoScript", chrome_id: "doojmbjmlfjjnbmnoijecmcbfeoakpjm", firefox_id: "{73a6fe31-595d-460b-a920-fcc0f8843232}", kind: ConflictKind::ScriptBlocker, reported: None, source: "store listing" },
+    KnownExtension { name: "uMatrix", chrome_id: "ogfcmafjalglgifnmanfmnieipoejdcf", firefox_id: "uMatrix@raymondhill.net", kind: ConflictKind::ScriptBlocker, reported: None, source: "store listing" },
+    KnownExtension { name: "DuckDuckGo Privacy Essentials", chrome_id: "bkdgflcldnnnapblkhphbgpggdiikppg", firefox_id: "jid1-ZAdIEUB7XOzOJw@jetpack", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    // Late-2026 observations (shared protocol notes, "Extensions and filters reported to interfere").
+    KnownExtension { name: "Better DeepSeek", chrome_id: "aabiopennjmopfippagcalmkdjlepdhh", firefox_id: "", kind: ConflictKind::ChatHelper, reported: Some("reportedRewritesRequests"), source: "EdgeTypE/better-deepseek, 2026" },
+    KnownExtension { name: "Better DeepSeek", chrome_id: "ceiaajcinnohmjhcabpomejbplgofjop", firefox_id: "", kind: ConflictKind::ChatHelper, reported: Some("reportedRewritesRequests"), source: "user reports, 2026" },
+    KnownExtension { name: "DeepSeek++", chrome_id: "kdmpkkahkhdmdhfkdihkopikgcocbpbf", firefox_id: "deepseek-pp@zhu1090093659.github", kind: ConflictKind::ChatHelper, reported: Some("reportedHooksPage"), source: "deepseek-pp, 2026" },
+    KnownExtension { name: "Tampermonkey", chrome_id: "dhdgffkkebhmkfjojejmpbldmpobfkfo", firefox_id: "firefox@tampermonkey.net", kind: ConflictKind::UserscriptManager, reported: None, source: "userscript threads, 2026" },
+    KnownExtension { name: "Violentmonkey", chrome_id: "jinjaccalgkegednnccohejagnlnfdag", firefox_id: "{aecec67f-0d10-4fa7-b7c7-609a2db280cf}", kind: ConflictKind::UserscriptManager, reported: None, source: "store listing" },
+    KnownExtension { name: "Greasemonkey", chrome_id: "", firefox_id: "{e4a8a97b-f2ed-450b-b12d-ee082ba24781}", kind: ConflictKind::UserscriptManager, reported: None, source: "store listing" },
+    KnownExtension { name: "Disconnect", chrome_id: "jeoacafpbcihiomhlakheieifhpjdfeo", firefox_id: "2.0@disconnect.me", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
 ];
 
 /// Markers other DeepSeek helpers leave on the page (`Symbol.for(…)` keys on window or fetch).
-pub const HOOK_MARKERS: &[(&str, &str)] = &[("deepseek-pp.fetch-hook-installed", "DeepSeek++")];
+pub const HOOK_MARKERS: &[(&str, &str)] = &[
+    ("deepseek-pp.fetch-hook-installed", "DeepSeek++"),
+    // Better DeepSeek tags the page's XHRs with this property (observed on a watched request).
+    ("xhr:__bdsRequestMeta", "Better DeepSeek"),
+    // DeepSeek++ marks its own requests with this header (observed on a watched request).
+    ("header:x-dpp-bypass-hook", "DeepSeek++"),
+];
+
+/// The table's own copy of a marker the page reported; `None` for anything else (page text).
+pub fn known_marker(reported: &str) -> Option<&'static str> {
+    HOOK_MARKERS.iter().find(|(marker, _)| *marker == reported).map(|(marker, _)| *marker)
+}
 
 /// Permissions that let an extension change what the chat page sends or receives.
 const REQUEST_CHANGING: &[&str] = &["declarativeNetRequest", "declarativeNetRequestWithHostAccess", "webRequestBlocking"];
@@ -92,6 +116,7 @@ fn why_key(kind: ConflictKind) -> &'static str {
         ConflictKind::ScriptBlocker => "whyScriptBlocker",
         ConflictKind::ChatHelper => "whyChatHelper",
         ConflictKind::Proxy => "whyProxy",
+        ConflictKind::UserscriptManager => "whyUserscriptManager",
     }
 }
 
@@ -99,7 +124,7 @@ fn why_key(kind: ConflictKind) -> &'static str {
 pub fn analyse_extensions(extensions: &[ExtensionInfo], self_id: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     for ext in extensions.iter().filter(|e| e.enabled && e.id != self_id && (e.kind.is_empty() || e.kind == "extension")) {
-        let known = KNOWN_EXTENSIONS.iter().find(|k| k.chrome_id == ext.id || k.firefox_id == ext.id);
+        let known = KNOWN_EXTENSIONS.iter().find(|k| !ext.id.is_empty() && (k.chrome_id == ext.id || k.firefox_id == ext.id));
         let name_says_helper = ext.name.to_lowercase().contains("deepseek");
         let (kind, likelihood) = if let Some(k) = known {
             (k.kind, Likelihood::Likely)
@@ -120,7 +145,7 @@ pub fn analyse_extensions(extensions: &[ExtensionInfo], self_id: &str) -> Vec<Fi
             likelihood,
             title: "findingExtension".into(),
             args: vec![known.map_or(ext.name.clone(), |k| k.name.to_string())],
-            why: why_key(kind).into(),
+            why: known.and_then(|k| k.reported).unwrap_or(why_key(kind)).into(),
             actions: vec![Action::OpenExtension { id: ext.id.clone() }],
         });
     }
@@ -140,8 +165,8 @@ pub fn analyse_page_hooks(hooks: &PageHooks) -> Vec<Finding> {
         };
         findings.push(Finding { id: format!("page-hook:{api}"), likelihood, title: title.into(), args: vec![api.into()], why: why.into(), actions: vec![Action::CheckExtensions] });
     }
-    for marker in &hooks.markers {
-        let name = HOOK_MARKERS.iter().find(|(m, _)| m == marker).map_or(marker.as_str(), |(_, n)| n);
+    // Only the table's markers and names are ever shown, whatever a stored state holds.
+    for (marker, name) in HOOK_MARKERS.iter().filter(|(m, _)| hooks.markers.iter().any(|seen| seen == m)) {
         findings.push(Finding {
             id: format!("marker:{marker}"),
             likelihood: Likelihood::Likely,
@@ -196,5 +221,14 @@ mod tests {
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].title, "findingHookReplaced");
         assert_eq!(findings[1].args, ["DeepSeek++"]);
+    }
+
+    #[test]
+    fn unknown_markers_are_never_shown() {
+        let hooks = PageHooks { markers: vec!["Call 555-0100 for support".into(), "deepseek-pp.fetch-hook-installed".into()], ..PageHooks::default() };
+        let findings = analyse_page_hooks(&hooks);
+        assert_eq!(findings.iter().map(|f| (f.id.as_str(), f.args.clone())).collect::<Vec<_>>(), [("marker:deepseek-pp.fetch-hook-installed", vec!["DeepSeek++".to_string()])]);
+        assert_eq!(known_marker("deepseek-pp.fetch-hook-installed"), Some("deepseek-pp.fetch-hook-installed"));
+        assert_eq!(known_marker("deepseek-pp.fetch-hook-installed "), None);
     }
 }

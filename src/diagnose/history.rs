@@ -48,6 +48,17 @@ impl History {
         }
     }
 
+    /// Range-checks a restored history: 24 hours, counts within the cap, never more busy than total.
+    pub fn sanitize(&mut self) {
+        if self.hours.len() != 24 {
+            *self = History::default();
+        }
+        for hour in &mut self.hours {
+            hour.total = hour.total.min(CAP);
+            hour.busy = hour.busy.min(hour.total);
+        }
+    }
+
     pub fn busy_rate(&self, hour: usize) -> Option<f64> {
         let h = self.hours.get(hour)?;
         (h.total >= MIN_PER_HOUR).then(|| f64::from(h.busy) / f64::from(h.total))

@@ -11,6 +11,7 @@ use super::{Action, Finding, Likelihood};
 use crate::protocol::VerdictEvent;
 use crate::retry::Decision;
 use crate::verdict::Verdict;
+use crate::watch::DropCounts;
 
 /// What the popup gathered (each part only if its permission is granted).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +70,14 @@ pub struct PopupView {
 const FRESH_MS: f64 = 10.0 * 60.0 * 1000.0;
 const RECENT_SHOWN: usize = 8;
 
+/// Times the background found the core trapped (or otherwise unusable) and started a new one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoreFaults {
+    pub count: u32,
+    /// Milliseconds since the epoch of the latest one.
+    pub last_ms: f64,
+}
+
 pub struct HubFacts<'a> {
     pub latency_ms: &'a [f64],
     pub retries: Vec<RetryStatus>,
@@ -76,7 +85,15 @@ pub struct HubFacts<'a> {
     pub history: &'a History,
     pub missing_control: u32,
     pub dropped_messages: u32,
+    /// When a chat tab last showed DeepSeek's own crash screen (it blames extensions).
+    pub site_crash_at_ms: Option<f64>,
+    /// `dropped_messages` by reason.
+    pub drops: DropCounts,
+    pub core_faults: CoreFaults,
 }
+
+/// A crash screen older than this no longer leads the popup.
+const SITE_CRASH_FRESH_MS: f64 = 60.0 * 60.0 * 1000.0;
 
 pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) {
     let mut findings = Vec::new();
@@ -104,6 +121,18 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
     if facts.page_hooks.iter().any(|h| h.login_token == Some(false)) {
         findings.insert(0, Finding { id: "login-missing".into(), likelihood: Likelihood::Likely, title: "findingNoLogin".into(), args: vec![], why: "whyNoLogin".into(), actions: vec![Action::HardRefresh] });
     }
+    let site_crash = facts.site_crash_at_ms.is_some_and(|at| input.now_ms - at < SITE_CRASH_FRESH_MS);
+    if site_crash {
+        findings.insert(0, Finding { id: "site-crash".into(), likelihood: Likelihood::Likely, title: "findingSiteCrash".into(), args: vec![], why: "whySiteCrash".into(), actions: vec![Action::CheckExtensions] });
+    }
+    // Refusals for size or rate: something on the page sent far more than a chat does.
+    let flooded = facts.drops.oversized_chunks + facts.drops.message_rate + facts.drops.byte_rate + facts.drops.too_many_streams;
+    if flooded > 0 {
+        findings.push(Finding { id: "self-check:page-flood".into(), likelihood: Likelihood::Possible, title: "findingPageFlood".into(), args: vec![flooded.to_string()], why: "whyPageFlood".into(), actions: vec![Action::CheckExtensions] });
+    }
+    if facts.core_faults.count > 0 {
+        findings.push(Finding { id: "self-check:core-restarted".into(), likelihood: Likelihood::Possible, title: "findingCoreRestarted".into(), args: vec![facts.core_faults.count.to_string()], why: "whyCoreRestarted".into(), actions: vec![] });
+    }
     let unknown = input.recent.iter().filter(|e| e.verdict == Verdict::Unknown).count();
     if facts.missing_control > 0 || unknown >= 3 {
         findings.insert(0, Finding {
@@ -123,6 +152,7 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
         os: &input.os,
         status_incident: input.status_incident,
         latency: connection::summarise(facts.latency_ms),
+        site_crash,
     });
     let glance = glance(input, facts, &findings);
     let report = report(input, facts, &findings, &fixes);
@@ -175,6 +205,8 @@ fn report(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding], fixes: 
         format!("retries pending: {}", facts.retries.len()),
         format!("retry control not found: {} time(s)", facts.missing_control),
         format!("malformed page messages dropped: {}", facts.dropped_messages),
+        format!("dropped by reason: {}", serde_json::to_string(&facts.drops).unwrap_or_default()),
+        format!("core restarted after a fault: {} time(s)", facts.core_faults.count),
         format!("extensions checked: {}, cookies checked: {}", input.extensions.is_some(), input.cookies.is_some()),
     ];
     lines.extend(findings.iter().map(|f| format!("finding: {} ({:?})", f.id.split(':').next().unwrap_or(""), f.likelihood)));
@@ -202,7 +234,7 @@ mod tests {
         };
         let history = History::default();
         let hooks = PageHooks { login_token: Some(false), ..PageHooks::default() };
-        let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0 };
+        let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0, drops: DropCounts::default(), core_faults: CoreFaults::default(), site_crash_at_ms: None };
         let (view, first_seen) = build(&input, &facts);
         assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "statusBusy".into(), args: vec![] });
         assert_eq!(view.findings[0].id, "login-missing");

@@ -106,12 +106,14 @@ export function newRun(label) {
 }
 
 // Opens the simulated chat for one run and collects the page's errors.
-export async function openChat(session, { run, scenario = "ok", transport = "fetch", users, page }) {
+// XHR by default: the live page's main transport in late 2026.
+export async function openChat(session, { run, scenario = "ok", transport = "xhr", users, control, crash_after_ms, page }) {
   page = page || (await session.browser.newPage());
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  await page.goto(session.chatUrl({ run, scenario, transport, ...(users ? { users } : {}) }), { waitUntil: "load" });
+  const extra = Object.fromEntries(Object.entries({ users, control, crash_after_ms }).filter(([, v]) => v !== undefined));
+  await page.goto(session.chatUrl({ run, scenario, transport, ...extra }), { waitUntil: "load" });
   return { page, errors };
 }
 

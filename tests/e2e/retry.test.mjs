@@ -43,7 +43,8 @@ describeInBrowsers("auto-retry", (ctx) => {
     await page.close();
   });
 
-  for (const [scenario, label] of [["json_auth_expired", "auth_expired"], ["gen3_content_filter", "content_filtered"], ["html_cloudflare", "challenge:cloudflare"]]) {
+  for (const [scenario, label] of [["json_auth_expired", "auth_expired"], ["gen3_content_filter", "content_filtered"], ["html_cloudflare", "challenge:cloudflare"],
+    ["gen3_context_length_exceeded", "context_full"], ["json_muted", "muted"], ["http_429_cf_challenge", "challenge:cloudflare"]]) {
     test(`${label}: zero retries and the reason shown`, async () => {
       const run = newRun(scenario);
       const { page } = await openChat(ctx.session, { run, scenario });

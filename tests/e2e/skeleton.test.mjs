@@ -35,7 +35,7 @@ describeInBrowsers("skeleton", (ctx) => {
       const { found, events } = await waitForRecorded(ctx.session, (e) => e.label === "busy:server_busy");
       assert.ok(found, `recorded in the background: ${JSON.stringify(events)}`);
       assert.equal(found.route, "/api/v0/chat/completion");
-      assert.equal(found.transport, "fetch");
+      assert.equal(found.transport, "xhr");
       assert.equal(found.verdict.kind, "busy");
     }
     const log = await ctx.sim.log(run);

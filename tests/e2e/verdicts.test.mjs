@@ -9,7 +9,8 @@ import { answerSettled, launchChromium, launchFirefox, newRun, ROOT, sendMessage
 
 const FIXTURES = readFileSync(path.join(ROOT, "tests/fixtures/verdicts.tsv"), "utf8")
   .split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t")).map(([name, label, rendered]) => ({ name, label, rendered }));
-const TRANSPORTS = ["fetch", "xhr"];
+// XHR first: the live page's main transport in late 2026.
+const TRANSPORTS = ["xhr", "fetch"];
 
 // One chat per case on a reused tab: returns the settled answer and the page's errors.
 async function runCase(session, tab, { scenario, transport, users, send = true }) {
@@ -93,6 +94,14 @@ for (const launch of [launchChromium, launchFirefox]) {
         const status = await statusVerdict(tab.page, "auth_expired");
         assert.equal(status?.verdict, "auth_expired");
         assert.equal(status?.route, "/api/v0/users/current");
+      });
+
+      test(`a muted account on a JSON route over ${transport}: says until when`, async () => {
+        await runCase(session, tab, { scenario: "ok", transport, users: "route_users_current_muted", send: false });
+        const status = await statusVerdict(tab.page, "muted");
+        assert.equal(status?.verdict, "muted");
+        const text = await tab.page.evaluate(() => document.getElementById("unbusy-status")?.shadowRoot?.textContent ?? "");
+        assert.match(text, /muted until 2030-01-01 00:00 UTC/);
       });
     }
   });

@@ -163,6 +163,9 @@ fn build() -> Result<BuildReport> {
         .arg(root.join(format!("target/{WASM_TARGET}/release/unbusy.wasm")))
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(&bindgen_dir))?;
+    let glue = bindgen_dir.join("unbusy.js");
+    let restartable = make_core_restartable(&std::fs::read_to_string(&glue).map_err(|e| e.to_string())?)?;
+    std::fs::write(&glue, restartable).map_err(|e| e.to_string())?;
     // npm binaryen's wasm-opt: Debian's is too old and its output breaks at run time.
     let wasm = bindgen_dir.join("unbusy_bg.wasm");
     let optimised = bindgen_dir.join("unbusy_bg.opt.wasm");
@@ -193,6 +196,18 @@ fn build() -> Result<BuildReport> {
         .unwrap_or(0);
     eprintln!("WASM core: {wasm_raw} bytes raw, {wasm_gzip} bytes gzip -9");
     Ok(BuildReport { wasm_raw, wasm_gzip })
+}
+
+/// What `make_core_restartable` relies on in wasm-bindgen's `--target web` glue (0.2.130).
+const GLUE_INTERNALS: &[&str] = &["let wasmModule, wasmInstance, wasm;", "let __wbg_init_promise;", "async function __wbg_init(module_or_path) {", "if (wasm !== undefined) return wasm;"];
+
+/// Adds `reinitCore(module)` to the glue (see `restartable_core.js`): the background's recovery
+/// from a trapped core. Fails the build if the glue no longer has the internals it resets.
+fn make_core_restartable(glue: &str) -> Result<String> {
+    if let Some(missing) = GLUE_INTERNALS.iter().find(|line| !glue.contains(*line)) {
+        return Err(format!("wasm-bindgen glue changed: `{missing}` not found; update xtask/src/restartable_core.js"));
+    }
+    Ok(format!("{glue}{}", include_str!("restartable_core.js")))
 }
 
 /// One source manifest, one output per browser: Chromium gets a module service worker,
@@ -318,4 +333,16 @@ fn package() -> Result {
             .arg(root().join("dist")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_glue_gets_a_restart_only_if_it_has_the_internals_it_resets() {
+        let glue = GLUE_INTERNALS.join("\n");
+        assert!(make_core_restartable(&glue).unwrap().contains("export async function reinitCore(module)"));
+        assert!(make_core_restartable("let wasm;").is_err());
+    }
 }
