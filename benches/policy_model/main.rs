@@ -94,6 +94,9 @@ fn candidates() -> Vec<Policy> {
         out.push(variant(&[5_000, 600_000], 240_000, closing_ms));
     }
     out.push(variant(&[5_000, 600_000], 360_000, 45_000));
+    // The manual opening (5 s, 10 s) kept before the quiet.
+    out.push(variant(&[5_000, 10_000, 600_000], 240_000, 45_000));
+    out.push(variant(&[5_000, 10_000, 600_000], 180_000, 45_000));
     out
 }
 
