@@ -11,6 +11,7 @@ function fill(settings) {
   form.auto_retry.checked = settings.auto_retry;
   form.max_attempts.value = settings.max_attempts;
   form.delay_scale.value = settings.delay_scale;
+  form.deadline_minutes.value = settings.deadline_minutes;
   form.hidden_tabs.value = settings.hidden_tabs;
   form.notify.checked = settings.notify;
 }
@@ -20,6 +21,7 @@ function read() {
     auto_retry: form.auto_retry.checked,
     max_attempts: Number(form.max_attempts.value),
     delay_scale: Number(form.delay_scale.value),
+    deadline_minutes: Number(form.deadline_minutes.value),
     hidden_tabs: form.hidden_tabs.value,
     notify: form.notify.checked,
   };

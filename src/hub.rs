@@ -483,7 +483,7 @@ mod tests {
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
         hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 1_000.0), 0.5);
         let verdict = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 1_000.0), 0.5);
-        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 6, suggestion: None, control: Control::Retry }));
+        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 9, suggestion: None, control: Control::Retry }));
         hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 1_000.0), 0.5);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 3_000 }));
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));

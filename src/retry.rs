@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::settings::Settings;
+use crate::settings::{Settings, DEADLINE_MINUTES_RANGE};
 use crate::verdict::{ChallengeKind, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,6 +11,11 @@ pub struct Policy {
     /// The envelope of automatic delays, after the manual advice users know (5 s, 10 s, 30 s),
     /// then capped: attempt n waits about `busy_envelope_ms[n-1]`, later attempts the last entry.
     pub busy_envelope_ms: Vec<u64>,
+    /// In the last `closing_window_ms` before the deadline, busy delays are at most
+    /// `closing_delay_ms`: when every client backs off, growing gaps hand the free slots to fresh
+    /// messages and the old ones are abandoned; trying more often near the deadline evens that out.
+    pub closing_window_ms: u64,
+    pub closing_delay_ms: u64,
     /// Jitter around the envelope, as a fraction: spreads clients without near-zero delays.
     pub jitter: f64,
     /// No automatic retry ever comes sooner than this after a failure.
@@ -31,15 +36,21 @@ pub struct Policy {
     pub incomplete_grace_ms: u64,
     /// Server hints (`Retry-After`, `x-fetch-after-sec`) are honoured up to this.
     pub max_hint_ms: u64,
-    /// Automatic attempts per message, and the time from its first failure after which Unbusy gives up.
+    /// Automatic attempts per message: what the schedule and the deadline imply
+    /// (`implied_max_attempts`), or fewer if the user's settings say so.
     pub max_attempts: u32,
+    /// The time from a message's first failure after which Unbusy gives up (the user's setting).
     pub deadline_ms: u64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
-            busy_envelope_ms: vec![5_000, 10_000, 30_000, 60_000],
+        let mut policy = Policy {
+            // One quick probe for a passing hiccup, then quiet until the last minutes: under
+            // overload that leaves the free slots to the messages about to be abandoned.
+            busy_envelope_ms: vec![5_000, 600_000],
+            closing_window_ms: 240_000,
+            closing_delay_ms: 45_000,
             jitter: 0.2,
             floor_ms: 4_000,
             rate_limit_cooldown_ms: 60_000,
@@ -50,9 +61,11 @@ impl Default for Policy {
             dropped_max_attempts: 1,
             incomplete_grace_ms: 5_000,
             max_hint_ms: 300_000,
-            max_attempts: 6,
-            deadline_ms: 600_000,
-        }
+            max_attempts: 0,
+            deadline_ms: 15 * 60_000,
+        };
+        policy.max_attempts = policy.implied_max_attempts();
+        policy
     }
 }
 
@@ -123,14 +136,34 @@ pub struct FailureContext {
 }
 
 impl Policy {
-    /// The default policy made more cautious by the user's settings (never less).
+    /// The default policy made more cautious by the user's settings (never less): later or fewer
+    /// attempts, and the user's own deadline, never a longer one.
     pub fn with_settings(settings: &Settings) -> Policy {
         let base = Policy::default();
         let scale = settings.delay_scale.max(1.0);
-        Policy {
-            busy_envelope_ms: base.busy_envelope_ms.iter().map(|d| (*d as f64 * scale) as u64).collect(),
-            max_attempts: settings.max_attempts.min(base.max_attempts),
+        let scaled = |d: u64| (d as f64 * scale) as u64;
+        let (shortest, longest) = DEADLINE_MINUTES_RANGE;
+        let mut policy = Policy {
+            busy_envelope_ms: base.busy_envelope_ms.iter().copied().map(scaled).collect(),
+            closing_delay_ms: scaled(base.closing_delay_ms),
+            deadline_ms: u64::from(settings.deadline_minutes.clamp(shortest, longest)) * 60_000,
             ..base
+        };
+        policy.max_attempts = policy.implied_max_attempts().min(settings.max_attempts);
+        policy
+    }
+
+    /// The most automatic attempts a message can get before the deadline: the path on which every
+    /// delay is at its shortest. `max_attempts` holds it (or less), so it bounds every other path.
+    pub fn implied_max_attempts(&self) -> u32 {
+        let (mut attempts, mut elapsed) = (0u32, 0u64);
+        loop {
+            let delay = self.busy_delay_ms(attempts, elapsed as f64, 0.0).max(self.floor_ms).max(1);
+            if elapsed + delay > self.deadline_ms {
+                return attempts;
+            }
+            elapsed += delay;
+            attempts += 1;
         }
     }
 
@@ -205,11 +238,26 @@ impl Policy {
         secs.map_or(0, |s| (u64::from(s) * 1000).clamp(self.floor_ms, self.max_hint_ms))
     }
 
-    fn busy_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64, suggestion: Option<Suggestion>) -> Decision {
-        let index = (ctx.attempts as usize).min(self.busy_envelope_ms.len().saturating_sub(1));
-        let base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms) as f64;
+    /// The busy delay after `attempts` automatic attempts, `elapsed_ms` after the first failure:
+    /// the envelope, but never past the opening of the closing window, and within it at most
+    /// the closing delay.
+    fn busy_delay_ms(&self, attempts: u32, elapsed_ms: f64, random: f64) -> u64 {
+        let index = (attempts as usize).min(self.busy_envelope_ms.len().saturating_sub(1));
+        let mut base = self.busy_envelope_ms.get(index).copied().unwrap_or(self.floor_ms) as f64;
+        let until_closing = self.deadline_ms as f64 - self.closing_window_ms as f64 - elapsed_ms;
+        if until_closing <= 0.0 {
+            base = base.min(self.closing_delay_ms as f64);
+        }
         let jittered = base * (1.0 - self.jitter + 2.0 * self.jitter * random);
-        self.retry_after(ctx, (jittered as u64).max(hint_ms), suggestion)
+        if until_closing > 0.0 {
+            return jittered.min(until_closing) as u64;
+        }
+        jittered as u64
+    }
+
+    fn busy_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64, suggestion: Option<Suggestion>) -> Decision {
+        let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
+        self.retry_after(ctx, self.busy_delay_ms(ctx.attempts, elapsed, random).max(hint_ms), suggestion)
     }
 
     fn cooldown_retry(&self, ctx: FailureContext, random: f64, hint_ms: u64) -> Decision {
@@ -249,16 +297,37 @@ mod tests {
         }
     }
 
+    fn at(attempts: u32, elapsed_ms: f64) -> FailureContext {
+        FailureContext { now_ms: elapsed_ms, ..ctx(attempts) }
+    }
+
     #[test]
-    fn busy_follows_the_manual_envelope() {
+    fn busy_probes_once_then_waits_for_the_closing_window() {
         let p = Policy::default();
         let busy = Verdict::Busy { code: "server_busy".into() };
         assert_eq!(delay(p.decide(&busy, ctx(0), 0.5)), 5_000);
-        assert_eq!(delay(p.decide(&busy, ctx(1), 0.5)), 10_000);
-        assert_eq!(delay(p.decide(&busy, ctx(2), 0.5)), 30_000);
-        assert_eq!(delay(p.decide(&busy, ctx(5), 0.5)), 60_000);
         assert_eq!(delay(p.decide(&busy, ctx(0), 0.0)), 4_000, "jitter never goes under the floor");
-        assert!(matches!(p.decide(&busy, ctx(6), 0.5), Decision::Stop { reason: StopReason::AttemptCap, .. }));
+        // The window opens 4 minutes before the 15-minute deadline: 11 minutes in.
+        assert_eq!(delay(p.decide(&busy, at(1, 5_000.0), 0.5)), 600_000);
+        assert_eq!(delay(p.decide(&busy, at(2, 605_000.0), 0.5)), 55_000, "never past the window's opening");
+        assert_eq!(delay(p.decide(&busy, at(3, 660_000.0), 0.5)), 45_000);
+        assert_eq!(delay(p.decide(&busy, at(3, 660_000.0), 1.0)), 54_000);
+        assert!(matches!(p.decide(&busy, at(4, 870_000.0), 0.5), Decision::Stop { reason: StopReason::Deadline, .. }));
+        assert_eq!(p.max_attempts, 9, "1 probe + 2 waits + 6 in the window at the shortest delays");
+        assert!(matches!(p.decide(&busy, ctx(9), 0.5), Decision::Stop { reason: StopReason::AttemptCap, .. }));
+    }
+
+    #[test]
+    fn the_deadline_is_the_users_and_the_attempt_setting_never_binds_by_default() {
+        let (shortest, longest) = DEADLINE_MINUTES_RANGE;
+        for minutes in shortest..=longest {
+            let p = Policy::with_settings(&Settings { deadline_minutes: minutes, ..Settings::default() });
+            assert_eq!(p.deadline_ms, u64::from(minutes) * 60_000);
+            assert_eq!(p.max_attempts, p.implied_max_attempts(), "{minutes} min");
+            assert!(p.max_attempts >= 1 && p.max_attempts < crate::settings::MAX_ATTEMPTS_RANGE.1, "{minutes} min: {}", p.max_attempts);
+        }
+        let short = Policy::with_settings(&Settings { deadline_minutes: 1, ..Settings::default() });
+        assert_eq!(short.max_attempts, 2, "5 s, then the window: 45 s");
     }
 
     #[test]
@@ -282,10 +351,14 @@ mod tests {
     fn settings_only_make_it_more_cautious() {
         let cautious = Policy::with_settings(&Settings { delay_scale: 2.0, max_attempts: 3, ..Settings::default() });
         assert_eq!(cautious.busy_envelope_ms[0], 10_000);
+        assert_eq!(cautious.closing_delay_ms, 90_000);
         assert_eq!(cautious.max_attempts, 3);
-        let bold = Policy::with_settings(&Settings { delay_scale: 0.1, max_attempts: 50, ..Settings::default() });
+        let slower = Policy::with_settings(&Settings { delay_scale: 2.0, ..Settings::default() });
+        assert!(slower.max_attempts < Policy::default().max_attempts, "later attempts are fewer attempts");
+        let bold = Policy::with_settings(&Settings { delay_scale: 0.1, max_attempts: 50, deadline_minutes: 90, ..Settings::default() });
         assert_eq!(bold.busy_envelope_ms, Policy::default().busy_envelope_ms);
-        assert_eq!(bold.max_attempts, Policy::default().max_attempts);
+        assert_eq!(bold.deadline_ms, 30 * 60_000, "never beyond the longest deadline");
+        assert!(bold.max_attempts <= Policy::with_settings(&Settings { deadline_minutes: 30, ..Settings::default() }).max_attempts);
     }
 
     fn any_verdict() -> impl Strategy<Value = Verdict> {
@@ -321,6 +394,32 @@ mod tests {
                 Decision::AwaitResume { .. } => prop_assert_eq!(verdict, Verdict::Dropped),
                 Decision::Stop { .. } | Decision::Explain { .. } => {}
             }
+        }
+
+        /// Following busy decisions with any jitter, a message stops at its deadline: the cap is
+        /// what the schedule implies, so it only ever stops a path whose next try would be late.
+        #[test]
+        fn busy_paths_end_at_the_deadline_within_the_cap(draws in proptest::collection::vec(0.0f64..1.0, 40), minutes in 1u32..=30) {
+            let p = Policy::with_settings(&Settings { deadline_minutes: minutes, ..Settings::default() });
+            let busy = Verdict::Busy { code: "server_busy".into() };
+            let mut context = ctx(0);
+            for random in draws {
+                match p.decide(&busy, context, random) {
+                    Decision::Retry { delay_ms, attempt, .. } => {
+                        prop_assert!(attempt <= p.max_attempts);
+                        context = FailureContext { attempts: attempt, now_ms: context.now_ms + delay_ms as f64, ..context };
+                    }
+                    Decision::Stop { reason: StopReason::Deadline, .. } => return Ok(()),
+                    Decision::Stop { reason: StopReason::AttemptCap, .. } => {
+                        let uncapped = Policy { max_attempts: u32::MAX, ..p.clone() };
+                        let late = matches!(uncapped.decide(&busy, context, random), Decision::Stop { reason: StopReason::Deadline, .. });
+                        prop_assert!(late, "the cap cut a path short");
+                        return Ok(());
+                    }
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+            prop_assert!(false, "more than 40 attempts");
         }
 
         #[test]

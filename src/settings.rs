@@ -24,14 +24,18 @@ pub struct Settings {
     pub delay_scale: f64,
     pub hidden_tabs: HiddenTabs,
     pub notify: bool,
+    /// Unbusy gives up on a message this long after its first failure.
+    pub deadline_minutes: u32,
 }
 
-pub const MAX_ATTEMPTS_RANGE: (u32, u32) = (1, 6);
+/// The default never binds: the policy's own cap (what the schedule and the deadline imply) is lower.
+pub const MAX_ATTEMPTS_RANGE: (u32, u32) = (1, 20);
 pub const DELAY_SCALE_RANGE: (f64, f64) = (1.0, 4.0);
+pub const DEADLINE_MINUTES_RANGE: (u32, u32) = (1, 30);
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { auto_retry: true, max_attempts: 6, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false }
+        Settings { auto_retry: true, max_attempts: 20, delay_scale: 1.0, hidden_tabs: HiddenTabs::Continue, notify: false, deadline_minutes: 15 }
     }
 }
 
@@ -53,6 +57,10 @@ impl Settings {
         if !self.delay_scale.is_finite() || !(lo..=hi).contains(&self.delay_scale) {
             problems.push(Problem { field: "delay_scale".into(), message: format!("between {lo} and {hi}") });
         }
+        let (lo, hi) = DEADLINE_MINUTES_RANGE;
+        if !(lo..=hi).contains(&self.deadline_minutes) {
+            problems.push(Problem { field: "deadline_minutes".into(), message: format!("between {lo} and {hi}") });
+        }
         problems
     }
 
@@ -72,6 +80,7 @@ impl Settings {
             match problem.field.as_str() {
                 "max_attempts" => settings.max_attempts = defaults.max_attempts,
                 "delay_scale" => settings.delay_scale = defaults.delay_scale,
+                "deadline_minutes" => settings.deadline_minutes = defaults.deadline_minutes,
                 _ => {}
             }
         }
@@ -90,8 +99,8 @@ mod tests {
     fn stored_settings_degrade_field_by_field() {
         let from_a_newer_version = serde_json::json!({"auto_retry": true, "max_attempts": 3, "delay_scale": 2.0, "hidden_tabs": "pause", "notify": true, "sound": "bell"});
         let read = Settings::from_stored_value(&from_a_newer_version);
-        assert_eq!(read, Settings { auto_retry: true, max_attempts: 3, delay_scale: 2.0, hidden_tabs: HiddenTabs::Pause, notify: true });
-        let damaged = serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1});
+        assert_eq!(read, Settings { auto_retry: true, max_attempts: 3, delay_scale: 2.0, hidden_tabs: HiddenTabs::Pause, notify: true, ..Settings::default() });
+        let damaged = serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1, "deadline_minutes": 45});
         let read = Settings::from_stored_value(&damaged);
         assert_eq!(read, Settings { auto_retry: false, notify: false, ..Settings::default() });
         let missing_switch = serde_json::json!({"max_attempts": 2});
@@ -102,9 +111,10 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        let bad = Settings { max_attempts: 0, delay_scale: 0.5, ..Settings::default() };
+        let bad = Settings { max_attempts: 0, delay_scale: 0.5, deadline_minutes: 31, ..Settings::default() };
         let fields: Vec<String> = bad.problems().into_iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["max_attempts", "delay_scale"]);
+        assert_eq!(fields, ["max_attempts", "delay_scale", "deadline_minutes"]);
+        assert_eq!(Settings { deadline_minutes: 0, ..Settings::default() }.problems().len(), 1);
         assert!(Settings::default().problems().is_empty());
         assert_eq!(Settings::from_stored(Some(bad)), Settings::default());
         let nan = Settings { delay_scale: f64::NAN, ..Settings::default() };

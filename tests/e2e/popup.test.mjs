@@ -145,10 +145,10 @@ describe("options in Chromium", () => {
     await withBrowser(launchChromium, {}, async ({ sim, session }) => {
       const page = await session.browser.newPage();
       await page.goto(`chrome-extension://${session.extensionId}/options.html`, { waitUntil: "load" });
-      await page.waitForFunction(() => document.querySelector("input[name=max_attempts]").value === "6");
+      await page.waitForFunction(() => document.querySelector("input[name=max_attempts]").value === "20");
       await page.$eval("input[name=max_attempts]", (el) => { el.value = "60"; el.dispatchEvent(new Event("change", { bubbles: true })); });
       await page.waitForFunction(() => document.getElementById("result").textContent.includes("max_attempts"));
-      assert.equal(await page.$eval("input[name=max_attempts]", (el) => el.value), "6", "the form shows the saved value again");
+      assert.equal(await page.$eval("input[name=max_attempts]", (el) => el.value), "20", "the form shows the saved value again");
       assert.equal((await session.worker.evaluate(() => chrome.storage.sync.get("settings"))).settings, undefined, "nothing saved");
       await page.click("input[name=auto_retry]");
       await page.waitForFunction(() => document.getElementById("result").textContent === "Saved.");

@@ -6,7 +6,8 @@
 //!   build   setup + build the WASM core and write dist/chrome and dist/firefox
 //!   test    setup + build + every test: cargo tests, web-ext lint, end-to-end in both browsers
 //!   demo    setup + build, start the simulator and open Chromium with the extension on it
-//!   bench   parser throughput (native and WASM), retry schedules in a model of overload
+//!   bench   parser throughput (native and WASM), retry schedules in a model of overload;
+//!           the model rewrites its section of BENCHMARKS.md and its chart
 //!   package setup + build, then zip dist/chrome and dist/firefox into dist/*.zip
 
 use std::io::{BufRead, BufReader};
@@ -315,7 +316,7 @@ fn bench() -> Result {
     run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "throughput"]).current_dir(root()))?;
     step("bench: the same in WASM (V8, the engine of Chromium's background)");
     run(Command::new("node").arg("bench.mjs").current_dir(e2e_dir()))?;
-    step("bench: retry schedules in a model of an overloaded service");
+    step("bench: retry schedules in a model of an overloaded service (BENCHMARKS.md, docs/bench/schedules.svg)");
     run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "policy_model"]).current_dir(root()))
 }
 
