@@ -63,7 +63,10 @@ fn main() {
             let mut watcher = Watcher::new();
             let sender = Sender { tab_id: 1, frame_id: 0, incognito: false, now_ms: 0.0, local_hour: 0 };
             let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-            watcher.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, sender);
+            watcher.handle(
+                CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
+                sender,
+            );
             for bytes in &messages {
                 watcher.handle(CsMessage::CsStreamBytes { stream: 1, bytes: bytes.clone() }, sender);
             }

@@ -31,7 +31,9 @@ const WINDOW_MS: f64 = 60_000.0;
 pub enum Grant {
     Go,
     /// Ask again at `until_ms`.
-    Wait { until_ms: f64 },
+    Wait {
+        until_ms: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

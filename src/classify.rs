@@ -75,8 +75,7 @@ pub struct StreamClassifier {
 
 impl StreamClassifier {
     pub fn new(head: ResponseHead) -> Self {
-        let is_sse = head.status == 200
-            && head.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("text/event-stream"));
+        let is_sse = head.status == 200 && head.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("text/event-stream"));
         let body = if is_sse { Body::Sse(SseParser::new(Limits::default())) } else { Body::Raw(Vec::new()) };
         let says_challenge = |header: &Option<String>| header.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case(sig::CHALLENGE_VALUE));
         let verdict = if head.status == sig::EDGE_ACCEPTED_STATUS && says_challenge(&head.waf_action) {
@@ -536,7 +535,10 @@ mod tests {
     fn envelopes_and_http_statuses() {
         let json = ResponseHead { status: 200, content_type: Some("application/json".into()), ..Default::default() };
         assert_eq!(classify(json.clone(), r#"{"code":40003,"msg":"Authorization Failed (invalid token)","data":null}"#), Verdict::AuthExpired);
-        assert_eq!(classify(json.clone(), r#"{"code":0,"data":{"biz_code":3,"biz_msg":"Nope","biz_data":null}}"#), Verdict::ServerMessage { msg: "Nope".into() });
+        assert_eq!(
+            classify(json.clone(), r#"{"code":0,"data":{"biz_code":3,"biz_msg":"Nope","biz_data":null}}"#),
+            Verdict::ServerMessage { msg: "Nope".into() }
+        );
         let overloaded = ResponseHead { status: 503, retry_after: Some("7".into()), ..Default::default() };
         assert_eq!(classify(overloaded, "oops"), Verdict::HttpError { status: 503, retry_after_secs: Some(7) });
         let waf = ResponseHead { status: 202, waf_action: Some("challenge".into()), ..Default::default() };

@@ -11,19 +11,14 @@ use crate::diagnose::conflicts::HookState;
 use crate::diagnose::view::DiagnoseInput;
 use crate::hub::{Hub, HubState};
 use crate::lenient;
-use crate::protocol::{
-    self, CancelReason, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, UiMessage,
-};
+use crate::protocol::{self, CancelReason, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, UiMessage};
 use crate::restore::{self, hub_from_storage};
 use crate::settings::Settings;
 use crate::sse::{Limits, SseItem, SseParser};
 use crate::watch::Watcher;
 
 /// Small limits, so that short fuzz inputs reach the caps.
-const SMALL_LIMITS: Limits = Limits {
-    max_line: 64,
-    max_event_data: 128,
-};
+const SMALL_LIMITS: Limits = Limits { max_line: 64, max_event_data: 128 };
 
 /// Reads the fuzzer's bytes front to back; past the end it reads zeros.
 struct Cursor<'a> {
@@ -32,10 +27,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn byte(&mut self) -> u8 {
-        let (first, rest) = self
-            .data
-            .split_first()
-            .map_or((0, &[][..]), |(f, r)| (*f, r));
+        let (first, rest) = self.data.split_first().map_or((0, &[][..]), |(f, r)| (*f, r));
         self.data = rest;
         first
     }
@@ -71,11 +63,7 @@ fn chunks<'b>(body: &'b [u8], lengths: &[u8]) -> Vec<&'b [u8]> {
 /// holds more than its bound.
 pub fn check_sse(data: &[u8]) {
     let mut cursor = Cursor { data };
-    let limits = if cursor.byte() % 2 == 0 {
-        SMALL_LIMITS
-    } else {
-        Limits::default()
-    };
+    let limits = if cursor.byte() % 2 == 0 { SMALL_LIMITS } else { Limits::default() };
     let split_count = usize::from(cursor.byte() % 8);
     let lengths = cursor.take(split_count).to_vec();
     let wire = cursor.data;
@@ -84,22 +72,14 @@ pub fn check_sse(data: &[u8]) {
         let mut items: Vec<SseItem> = Vec::new();
         for piece in pieces {
             parser.push(piece, &mut items);
-            assert!(
-                parser.buffered_bytes() <= SseParser::max_buffered_bytes(&limits),
-                "buffered {}",
-                parser.buffered_bytes()
-            );
+            assert!(parser.buffered_bytes() <= SseParser::max_buffered_bytes(&limits), "buffered {}", parser.buffered_bytes());
         }
         parser.finish(&mut items);
         items
     };
     let whole = parse(&[wire]);
     let lengths = if lengths.is_empty() { vec![0] } else { lengths };
-    assert_eq!(
-        parse(&chunks(wire, &lengths)),
-        whole,
-        "items depend on the chunking"
-    );
+    assert_eq!(parse(&chunks(wire, &lengths)), whole, "items depend on the chunking");
 }
 
 /// Input: one byte choosing the response head, then as `check_sse`. Checks: the verdict is the
@@ -108,11 +88,7 @@ pub fn check_classify(data: &[u8]) {
     let mut cursor = Cursor { data };
     let head_choice = cursor.byte();
     let status = [200, 200, 200, 202, 429, 503, 404, 200][usize::from(head_choice % 8)];
-    let content_type = [
-        "text/event-stream; charset=utf-8",
-        "application/json",
-        "text/html",
-    ][usize::from(head_choice / 8 % 3)];
+    let content_type = ["text/event-stream; charset=utf-8", "application/json", "text/html"][usize::from(head_choice / 8 % 3)];
     let head = ResponseHead {
         status,
         content_type: Some(content_type.into()),
@@ -124,11 +100,7 @@ pub fn check_classify(data: &[u8]) {
     let split_count = usize::from(cursor.byte() % 8);
     let lengths = cursor.take(split_count).to_vec();
     let body = cursor.data;
-    let end = [
-        StreamEnd::Complete,
-        StreamEnd::Aborted,
-        StreamEnd::NetworkError,
-    ][usize::from(head_choice % 3)];
+    let end = [StreamEnd::Complete, StreamEnd::Aborted, StreamEnd::NetworkError][usize::from(head_choice % 3)];
     let classify = |pieces: &[&[u8]]| {
         let mut classifier = StreamClassifier::new(head.clone());
         for piece in pieces {
@@ -139,11 +111,7 @@ pub fn check_classify(data: &[u8]) {
     };
     let whole = classify(&[body]);
     let lengths = if lengths.is_empty() { vec![0] } else { lengths };
-    assert_eq!(
-        classify(&chunks(body, &lengths)),
-        whole,
-        "verdict depends on the chunking"
-    );
+    assert_eq!(classify(&chunks(body, &lengths)), whole, "verdict depends on the chunking");
     if body.len() <= 2048 {
         let bytes: Vec<&[u8]> = body.chunks(1).collect();
         assert_eq!(classify(&bytes), whole, "verdict differs byte by byte");
@@ -157,33 +125,22 @@ pub fn check_decoders(data: &[u8]) {
     let _ = serde_json::from_value::<CsMessage>(value.clone());
     let _ = serde_json::from_value::<Sender>(value.clone());
     let settings = Settings::from_stored_value(&value);
-    assert!(
-        settings.problems().is_empty(),
-        "stored settings read as invalid: {settings:?}"
-    );
+    assert!(settings.problems().is_empty(), "stored settings read as invalid: {settings:?}");
     let now = 1_800_000_000_000.0;
     let mut hub = hub_from_storage(&value, &value, &value, now);
     let state = hub.state();
-    assert!(
-        state.tabs.len() <= restore::MAX_RESTORED_TABS
-            && state.page_hooks.len() <= restore::MAX_RESTORED_TABS
-    );
+    assert!(state.tabs.len() <= restore::MAX_RESTORED_TABS && state.page_hooks.len() <= restore::MAX_RESTORED_TABS);
     assert!(state.budget.recent_requests.len() <= BudgetConfig::default().site_limit_per_minute);
     let longest = restore::longest_wait_ms(&crate::retry::Policy::with_settings(hub.settings()));
     assert!(state.budget.cooldown_until_ms <= now + longest);
-    assert!(state
-        .tabs
-        .iter()
-        .filter_map(|t| t.pending.as_ref())
-        .all(|p| p.due_ms <= now + longest));
+    assert!(state.tabs.iter().filter_map(|t| t.pending.as_ref()).all(|p| p.due_ms <= now + longest));
     assert_eq!(hub.history().hours.len(), 24);
     let _: DiagnoseInput = lenient::field_by_field(&value);
     if let Ok(message) = serde_json::from_value::<UiMessage>(value.clone()) {
         hub.handle_ui(message);
     }
     let diagnose = serde_json::json!({"type": "ui_diagnose", "input": value});
-    let message =
-        serde_json::from_value::<UiMessage>(diagnose).expect("the popup's input always reads");
+    let message = serde_json::from_value::<UiMessage>(diagnose).expect("the popup's input always reads");
     hub.handle_ui(message);
 }
 
@@ -199,13 +156,7 @@ pub fn check_hub(data: &[u8]) {
         messages += 1;
         let tab_id = i32::from(cursor.byte() % 3);
         now += f64::from(cursor.pick(&[0u32, 0, 10, 1_000, 30_000, 700_000]));
-        let sender = Sender {
-            tab_id,
-            frame_id: 0,
-            incognito: tab_id == 2,
-            now_ms: now,
-            local_hour: 12,
-        };
+        let sender = Sender { tab_id, frame_id: 0, incognito: tab_id == 2, now_ms: now, local_hour: 12 };
         let Some(message) = next_message(&mut cursor) else {
             hub.forget_tab(tab_id);
             watcher.forget_tab(tab_id);
@@ -224,34 +175,19 @@ pub fn check_hub(data: &[u8]) {
         assert!(watcher.open_streams() <= 3 * protocol::MAX_STREAMS_PER_TAB);
         let state = hub.state();
         assert!(state.tabs.len() <= 3 && state.page_hooks.len() <= 3);
-        assert!(
-            state.budget.recent_requests.len() <= BudgetConfig::default().site_limit_per_minute
-        );
-        assert!(state
-            .page_hooks
-            .iter()
-            .all(|t| t.hooks.markers.len() <= crate::diagnose::conflicts::HOOK_MARKERS.len()));
+        assert!(state.budget.recent_requests.len() <= BudgetConfig::default().site_limit_per_minute);
+        assert!(state.page_hooks.iter().all(|t| t.hooks.markers.len() <= crate::diagnose::conflicts::HOOK_MARKERS.len()));
     }
     let saved = serde_json::to_value(hub.state()).expect("state serialises");
-    assert_eq!(
-        serde_json::from_value::<HubState>(saved).ok().as_ref(),
-        Some(hub.state()),
-        "state round-trips"
-    );
+    assert_eq!(serde_json::from_value::<HubState>(saved).ok().as_ref(), Some(hub.state()), "state round-trips");
 }
 
 /// One relay message from the fuzzer's bytes; `None` stands for "the tab closed".
 fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
     let stream = u32::from(cursor.byte() % 20);
     let headers = |cursor: &mut Cursor| SelectedHeaders {
-        content_type: Some(
-            cursor
-                .pick(&["text/event-stream", "application/json"])
-                .into(),
-        ),
-        retry_after: cursor
-            .pick(&[None, Some("5"), Some("Sun, 06 Nov 1994 08:49:37 GMT")])
-            .map(String::from),
+        content_type: Some(cursor.pick(&["text/event-stream", "application/json"]).into()),
+        retry_after: cursor.pick(&[None, Some("5"), Some("Sun, 06 Nov 1994 08:49:37 GMT")]).map(String::from),
         heartbeat_timeout_secs: cursor.pick(&[None, Some("5"), Some("-1"), Some("1e308")]).map(String::from),
         ..Default::default()
     };
@@ -265,15 +201,9 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         },
         1..=3 => {
             let length = usize::from(cursor.byte()) * 8;
-            CsMessage::CsStreamBytes {
-                stream,
-                bytes: cursor.take(length).iter().map(|b| char::from(*b)).collect(),
-            }
+            CsMessage::CsStreamBytes { stream, bytes: cursor.take(length).iter().map(|b| char::from(*b)).collect() }
         }
-        4 => CsMessage::CsStreamEnd {
-            stream,
-            end: cursor.pick(&[EndKind::Complete, EndKind::Aborted, EndKind::NetworkError]),
-        },
+        4 => CsMessage::CsStreamEnd { stream, end: cursor.pick(&[EndKind::Complete, EndKind::Aborted, EndKind::NetworkError]) },
         5 => CsMessage::CsJsonResponse {
             route: cursor.pick(protocol::JSON_ROUTES).into(),
             transport: Transport::Xhr,
@@ -288,29 +218,17 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
             },
             elapsed_ms: Some(f64::from(cursor.byte()) * 40.0),
         },
-        6 => CsMessage::CsRetryDue {
-            manual: cursor.byte() % 4 == 0,
-        },
+        6 => CsMessage::CsRetryDue { manual: cursor.byte() % 4 == 0 },
         7 => CsMessage::CsRetryFired,
         8 => CsMessage::CsRetryCancel {
-            reason: cursor.pick(&[
-                CancelReason::Stop,
-                CancelReason::Typed,
-                CancelReason::NoControl,
-                CancelReason::Unconfirmed,
-                CancelReason::Navigated,
-            ]),
+            reason: cursor.pick(&[CancelReason::Stop, CancelReason::Typed, CancelReason::NoControl, CancelReason::Unconfirmed, CancelReason::Navigated]),
         },
         10 => CsMessage::CsPageLoaded,
         11 => CsMessage::CsSiteCrashed,
         9 => {
             let length = usize::from(cursor.byte() % 40);
             let marker = String::from_utf8_lossy(cursor.take(length)).into_owned();
-            let states = [
-                HookState::Clean,
-                HookState::WrappedBefore,
-                HookState::ReplacedAfter,
-            ];
+            let states = [HookState::Clean, HookState::WrappedBefore, HookState::ReplacedAfter];
             CsMessage::CsPageHooks {
                 fetch: cursor.pick(&states),
                 xhr: cursor.pick(&states),

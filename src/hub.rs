@@ -67,7 +67,15 @@ pub struct TabHooks {
 
 impl Default for HubState {
     fn default() -> Self {
-        HubState { budget: Budget::new(&BudgetConfig::default(), 0.0), tabs: Vec::new(), rate_limit_strikes: 0, missing_control: 0, page_hooks: Vec::new(), latency_ms: Vec::new(), site_crash_at_ms: None }
+        HubState {
+            budget: Budget::new(&BudgetConfig::default(), 0.0),
+            tabs: Vec::new(),
+            rate_limit_strikes: 0,
+            missing_control: 0,
+            page_hooks: Vec::new(),
+            latency_ms: Vec::new(),
+            site_crash_at_ms: None,
+        }
     }
 }
 
@@ -176,7 +184,12 @@ impl Hub {
                 }
             }
             UiMessage::UiDiagnose { input } => {
-                let retries = self.state.tabs.iter().filter_map(|t| t.pending.as_ref().map(|p| RetryStatus { tab_id: t.tab_id, attempt: p.attempt, due_ms: p.due_ms })).collect();
+                let retries = self
+                    .state
+                    .tabs
+                    .iter()
+                    .filter_map(|t| t.pending.as_ref().map(|p| RetryStatus { tab_id: t.tab_id, attempt: p.attempt, due_ms: p.due_ms }))
+                    .collect();
                 let facts = HubFacts {
                     retries,
                     page_hooks: self.state.page_hooks.iter().map(|t| &t.hooks).collect(),
@@ -264,7 +277,8 @@ impl Hub {
                     }
                 }
                 let opens_stream = matches!(&message, CsMessage::CsStreamOpen { .. });
-                let new_message = matches!(&message, CsMessage::CsStreamOpen { route, .. } if route.ends_with("/completion") || route.ends_with("/edit_message"));
+                let new_message =
+                    matches!(&message, CsMessage::CsStreamOpen { route, .. } if route.ends_with("/completion") || route.ends_with("/edit_message"));
                 let watched = self.watcher.handle(message, sender);
                 let mut persist = false;
                 if opens_stream && watched.reply.is_some() {
@@ -300,7 +314,11 @@ impl Hub {
         let mut outcome = Outcome { reply: watched.reply, record: watched.record, ..Outcome::default() };
         let Some(BgMessage::BgVerdict { verdict, stream, route, label, message, message_args, .. }) = outcome.reply.clone() else { return outcome };
         // Only generation streams drive retries; a JSON route's verdict is explained, never clicked.
-        let decision = if stream.is_some() { self.decide(&verdict, sender, random, &mut outcome) } else { explain_only(self.policy.decide(&verdict, FailureContext::default(), random)) };
+        let decision = if stream.is_some() {
+            self.decide(&verdict, sender, random, &mut outcome)
+        } else {
+            explain_only(self.policy.decide(&verdict, FailureContext::default(), random))
+        };
         if let (Some(record), Some(recovered)) = (outcome.record.as_mut(), outcome.recovered.as_ref()) {
             record.after_retries = Some(RetrySummary { attempts: recovered.attempts, waited_ms: recovered.waited_ms });
         }
@@ -481,15 +499,26 @@ mod tests {
         assert_eq!(busy.reply, Some(BgMessage::BgAck));
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 1_000.0), 0.5);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
+            at(1, 1_000.0),
+            0.5,
+        );
         let verdict = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 1_000.0), 0.5);
         assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 9, suggestion: None, control: Control::Retry }));
         hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 1_000.0), 0.5);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 3_000 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));
+        assert_eq!(
+            hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply,
+            Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry })
+        );
         hub.handle(CsMessage::CsRetryFired, at(1, 6_000.0), 0.5);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 6_100.0), 0.5);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Fetch, status: 200, headers },
+            at(1, 6_100.0),
+            0.5,
+        );
         let ok = hub.handle(CsMessage::CsStreamBytes { stream: 2, bytes: OK.into() }, at(1, 6_200.0), 0.5);
         assert_eq!(ok.recovered, Some(Recovered { tab_id: 1, attempts: 1, waited_ms: 5_200.0 }));
         assert_eq!(ok.record.and_then(|r| r.after_retries), Some(RetrySummary { attempts: 1, waited_ms: 5_200.0 }));
@@ -500,22 +529,37 @@ mod tests {
     fn rate_limit_holds_every_tab_and_state_survives_a_restart() {
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers: headers.clone() }, at(1, 0.0), 0.0);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers: headers.clone() },
+            at(1, 0.0),
+            0.0,
+        );
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: RATE.into() }, at(1, 0.0), 0.0);
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(2, 1_000.0), 0.0);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
+            at(2, 1_000.0),
+            0.0,
+        );
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(2, 1_000.0), 0.0);
         // The background is stopped and started again from its persisted state.
         let saved = serde_json::to_string(hub.state()).unwrap();
         let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default(), None);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(2, 10_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 50_000 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry }));
+        assert_eq!(
+            hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply,
+            Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry })
+        );
     }
 
     #[test]
     fn auto_retry_off_and_non_retryable_never_schedule() {
         let mut hub = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 0.0), 0.0);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
+            at(1, 0.0),
+            0.0,
+        );
         let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
         assert!(matches!(decision_of(&out), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })));
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
@@ -538,7 +582,11 @@ mod tests {
     fn a_silent_stream_is_declared_dead_after_the_servers_heartbeat_limit() {
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), heartbeat_timeout_secs: Some("60".into()), ..Default::default() };
-        let opened = hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.5);
+        let opened = hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers },
+            at(1, 0.0),
+            0.5,
+        );
         assert_eq!(opened.silence_check_at_ms, Some(75_000.0), "60 s from the header plus 15 s slack");
         let beat = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: ": \n\n".into() }, at(1, 50_000.0), 0.5);
         assert_eq!(beat.silence_check_at_ms, None, "the alarm already set comes first: no new one");
@@ -559,21 +607,33 @@ mod tests {
         let dropped = "data: {\"v\":\"Hel\",\"p\":\"response/fragments/0/content\",\"o\":\"APPEND\"}\n\n";
         let mut off = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        off.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() }, at(1, 0.0), 0.5);
+        off.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() },
+            at(1, 0.0),
+            0.5,
+        );
         off.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
         let end = off.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
         assert!(matches!(decision_of(&end), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{end:?}");
         assert_eq!(off.handle(CsMessage::CsRetryDue { manual: false }, at(1, 20_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
 
         let mut on = Hub::new(None, Settings::default(), None);
-        on.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() }, at(1, 0.0), 0.5);
+        on.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() },
+            at(1, 0.0),
+            0.5,
+        );
         on.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
         let first = on.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
         assert!(matches!(decision_of(&first), Some(Decision::AwaitResume { .. })));
         assert!(matches!(on.handle(CsMessage::CsRetryDue { manual: false }, at(1, 16_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { .. })));
         on.handle(CsMessage::CsRetryFired, at(1, 16_000.0), 0.5);
         // The regenerated answer ends without its marker again (say the site changed it): no second click.
-        on.handle(CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 16_500.0), 0.5);
+        on.handle(
+            CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Xhr, status: 200, headers },
+            at(1, 16_500.0),
+            0.5,
+        );
         on.handle(CsMessage::CsStreamBytes { stream: 2, bytes: dropped.into() }, at(1, 17_000.0), 0.5);
         let second = on.handle(CsMessage::CsStreamEnd { stream: 2, end: EndKind::Complete }, at(1, 17_000.0), 0.5);
         assert!(matches!(decision_of(&second), Some(Decision::Stop { reason: StopReason::AttemptCap, .. })), "{second:?}");
@@ -599,18 +659,29 @@ mod tests {
     fn a_cut_answer_waits_for_the_pages_auto_resume_then_presses_continue() {
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.0);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers },
+            at(1, 0.0),
+            0.0,
+        );
         let cut = "data: {\"p\":\"response/status\",\"o\":\"SET\",\"v\":\"INCOMPLETE\"}\n\n";
         let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: cut.into() }, at(1, 0.0), 0.0);
         assert!(matches!(decision_of(&out), Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 5_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Continue }));
+        assert_eq!(
+            hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 5_000.0), 0.5).reply,
+            Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Continue })
+        );
     }
 
     #[test]
     fn a_reload_ends_the_countdown() {
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.0);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers },
+            at(1, 0.0),
+            0.0,
+        );
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
         hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
@@ -621,7 +692,11 @@ mod tests {
     fn the_user_sending_a_message_ends_the_countdown() {
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }, at(1, 0.0), 0.0);
+        hub.handle(
+            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
+            at(1, 0.0),
+            0.0,
+        );
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
         stream(&mut hub, 1, 2, "/api/v0/chat/completion", OK, 2_000.0);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));

@@ -20,9 +20,7 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
     if let Ok(whole) = T::deserialize(stored.clone()) {
         return whole;
     }
-    let (Value::Object(fields), Ok(Value::Object(defaults))) =
-        (stored, serde_json::to_value(T::default()))
-    else {
+    let (Value::Object(fields), Ok(Value::Object(defaults))) = (stored, serde_json::to_value(T::default())) else {
         return T::default();
     };
     let fits = |name: &str, candidate: Value| {
@@ -31,32 +29,18 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
         T::deserialize(Value::Object(trial)).is_ok()
     };
     let mut merged = defaults.clone();
-    for (name, value) in fields
-        .iter()
-        .filter(|(name, _)| defaults.contains_key(*name))
-    {
+    for (name, value) in fields.iter().filter(|(name, _)| defaults.contains_key(*name)) {
         let kept = if fits(name, value.clone()) {
             Some(value.clone())
         } else {
             match value {
-                Value::Array(items) => Some(Value::Array(
-                    items
-                        .iter()
-                        .take(MAX_ENTRIES)
-                        .filter(|item| fits(name, Value::Array(vec![(*item).clone()])))
-                        .cloned()
-                        .collect(),
-                )),
+                Value::Array(items) => {
+                    Some(Value::Array(items.iter().take(MAX_ENTRIES).filter(|item| fits(name, Value::Array(vec![(*item).clone()]))).cloned().collect()))
+                }
                 Value::Object(entries) => {
-                    let single = |key: &String, entry: &Value| {
-                        Value::Object(Map::from_iter([(key.clone(), entry.clone())]))
-                    };
-                    let kept: Map<String, Value> = entries
-                        .iter()
-                        .take(MAX_ENTRIES)
-                        .filter(|(k, e)| fits(name, single(k, e)))
-                        .map(|(k, e)| (k.clone(), e.clone()))
-                        .collect();
+                    let single = |key: &String, entry: &Value| Value::Object(Map::from_iter([(key.clone(), entry.clone())]));
+                    let kept: Map<String, Value> =
+                        entries.iter().take(MAX_ENTRIES).filter(|(k, e)| fits(name, single(k, e))).map(|(k, e)| (k.clone(), e.clone())).collect();
                     Some(Value::Object(kept))
                 }
                 _ => None,
@@ -71,9 +55,7 @@ pub fn field_by_field<T: Serialize + DeserializeOwned + Default>(stored: &Value)
 }
 
 /// `#[serde(deserialize_with = "lenient::deserialize")]`: `field_by_field` inside a strict message.
-pub fn deserialize<'de, D: Deserializer<'de>, T: Serialize + DeserializeOwned + Default>(
-    deserializer: D,
-) -> Result<T, D::Error> {
+pub fn deserialize<'de, D: Deserializer<'de>, T: Serialize + DeserializeOwned + Default>(deserializer: D) -> Result<T, D::Error> {
     let stored = Value::deserialize(deserializer)?;
     Ok(field_by_field(&stored))
 }
@@ -97,19 +79,8 @@ mod tests {
     fn bad_fields_keep_their_defaults_and_lists_keep_what_fits() {
         let stored = serde_json::json!({"count": "many", "names": ["a", 1, "b"], "seen": {"x": 1.5, "y": "no"}, "note": "kept", "from_the_future": true});
         let sample: Sample = field_by_field(&stored);
-        assert_eq!(
-            sample,
-            Sample {
-                count: 0,
-                names: vec!["a".into(), "b".into()],
-                seen: BTreeMap::from([("x".into(), 1.5)]),
-                note: Some("kept".into())
-            }
-        );
+        assert_eq!(sample, Sample { count: 0, names: vec!["a".into(), "b".into()], seen: BTreeMap::from([("x".into(), 1.5)]), note: Some("kept".into()) });
         assert_eq!(field_by_field::<Sample>(&Value::Null), Sample::default());
-        assert_eq!(
-            field_by_field::<Sample>(&serde_json::json!([1, 2])),
-            Sample::default()
-        );
+        assert_eq!(field_by_field::<Sample>(&serde_json::json!([1, 2])), Sample::default());
     }
 }

@@ -15,13 +15,8 @@ use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
 
 /// Generation routes stream an answer; JSON routes only matter through their error envelope.
-pub const GENERATION_ROUTES: &[&str] = &[
-    "/api/v0/chat/completion",
-    "/api/v0/chat/regenerate",
-    "/api/v0/chat/continue",
-    "/api/v0/chat/edit_message",
-    "/api/v0/chat/resume_stream",
-];
+pub const GENERATION_ROUTES: &[&str] =
+    &["/api/v0/chat/completion", "/api/v0/chat/regenerate", "/api/v0/chat/continue", "/api/v0/chat/edit_message", "/api/v0/chat/resume_stream"];
 pub const JSON_ROUTES: &[&str] = &["/api/v0/chat_session/create", "/api/v0/chat/create_pow_challenge", "/api/v0/users/current"];
 
 /// Caps the relay enforces too; the background re-checks them.
@@ -80,11 +75,23 @@ pub struct Envelope {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CsMessage {
     /// A generation response's head arrived.
-    CsStreamOpen { stream: u32, route: String, transport: Transport, status: u16, headers: SelectedHeaders },
+    CsStreamOpen {
+        stream: u32,
+        route: String,
+        transport: Transport,
+        status: u16,
+        headers: SelectedHeaders,
+    },
     /// Observed body bytes, one char per byte (U+0000..U+00FF): extension messaging in Chromium
     /// is JSON, which would turn a `Uint8Array` into an object of numbers.
-    CsStreamBytes { stream: u32, bytes: String },
-    CsStreamEnd { stream: u32, end: EndKind },
+    CsStreamBytes {
+        stream: u32,
+        bytes: String,
+    },
+    CsStreamEnd {
+        stream: u32,
+        end: EndKind,
+    },
     /// A JSON route answered; only its envelope's error fields are passed on.
     CsJsonResponse {
         route: String,
@@ -97,13 +104,19 @@ pub enum CsMessage {
         elapsed_ms: Option<f64>,
     },
     /// The relay dropped malformed or excess messages from the page since its last report.
-    CsDropped { count: u32 },
+    CsDropped {
+        count: u32,
+    },
     /// The countdown ended (or the user pressed "Retry now"): may the relay press retry?
-    CsRetryDue { manual: bool },
+    CsRetryDue {
+        manual: bool,
+    },
     /// The relay pressed the page's retry control.
     CsRetryFired,
     /// The countdown was abandoned.
-    CsRetryCancel { reason: CancelReason },
+    CsRetryCancel {
+        reason: CancelReason,
+    },
     /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
     CsPageLoaded,
     /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
@@ -141,7 +154,9 @@ pub enum CancelReason {
 pub enum UiMessage {
     UiGetSettings,
     /// Validated by the core; saved only if every value is acceptable.
-    UiSaveSettings { settings: serde_json::Value },
+    UiSaveSettings {
+        settings: serde_json::Value,
+    },
     /// Everything the popup shows, from what it gathered. Read field by field: part of it comes
     /// from storage, and one damaged part must not blank the popup.
     UiDiagnose {
@@ -191,8 +206,13 @@ pub enum BgMessage {
         pause_hidden: bool,
     },
     /// Press the page's `control` now (automatic attempt `attempt`).
-    BgRetryGo { attempt: u32, control: Control },
-    BgRetryWait { delay_ms: u64 },
+    BgRetryGo {
+        attempt: u32,
+        control: Control,
+    },
+    BgRetryWait {
+        delay_ms: u64,
+    },
     BgRetryStop,
     /// Sent unasked by the background's backstop alarm: "your retry is overdue, ask now".
     BgRetryPoke,

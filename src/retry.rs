@@ -184,20 +184,18 @@ impl Policy {
                 self.busy_retry(ctx, random, 0, suggestion)
             }
             Verdict::SearchBusy => self.busy_retry(ctx, random, 0, Some(Suggestion::SearchOff)),
-            Verdict::HttpError { retry_after_secs, .. } if verdict.is_overload_status() => {
-                self.busy_retry(ctx, random, self.hint_ms(*retry_after_secs), None)
-            }
+            Verdict::HttpError { retry_after_secs, .. } if verdict.is_overload_status() => self.busy_retry(ctx, random, self.hint_ms(*retry_after_secs), None),
             Verdict::RateLimited => self.cooldown_retry(ctx, random, 0),
-            Verdict::HttpError { retry_after_secs, .. } if verdict.is_throttled() => {
-                self.cooldown_retry(ctx, random, self.hint_ms(*retry_after_secs))
-            }
+            Verdict::HttpError { retry_after_secs, .. } if verdict.is_throttled() => self.cooldown_retry(ctx, random, self.hint_ms(*retry_after_secs)),
             Verdict::ParallelLimit => self.fixed_retry(ctx, self.parallel_wait_ms, None),
             Verdict::Maintenance => self.fixed_retry(ctx, self.maintenance_wait_ms, Some(Suggestion::CheckStatus)),
             Verdict::Dropped => self.await_resume(ctx),
             Verdict::Incomplete => self.busy_retry(ctx, random, self.incomplete_grace_ms, None),
             Verdict::AuthExpired => Decision::Explain { suggestion: Some(Suggestion::LogIn) },
             Verdict::Challenge { challenge: ChallengeKind::Cloudflare | ChallengeKind::Waf } => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
-            Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf | ChallengeKind::Cloudfront } => Decision::Explain { suggestion: Some(Suggestion::CheckNetwork) },
+            Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf | ChallengeKind::Cloudfront } => {
+                Decision::Explain { suggestion: Some(Suggestion::CheckNetwork) }
+            }
             Verdict::TooLong | Verdict::ContextFull | Verdict::MessageLimit => Decision::Explain { suggestion: Some(Suggestion::NewChat) },
             Verdict::UnsupportedClient => Decision::Explain { suggestion: Some(Suggestion::ReloadPage) },
             // The page still waits on a dead stream: no control to press yet; say so.

@@ -97,10 +97,12 @@ mod tests {
 
     #[test]
     fn stored_settings_degrade_field_by_field() {
-        let from_a_newer_version = serde_json::json!({"auto_retry": true, "max_attempts": 3, "delay_scale": 2.0, "hidden_tabs": "pause", "notify": true, "sound": "bell"});
+        let from_a_newer_version =
+            serde_json::json!({"auto_retry": true, "max_attempts": 3, "delay_scale": 2.0, "hidden_tabs": "pause", "notify": true, "sound": "bell"});
         let read = Settings::from_stored_value(&from_a_newer_version);
         assert_eq!(read, Settings { auto_retry: true, max_attempts: 3, delay_scale: 2.0, hidden_tabs: HiddenTabs::Pause, notify: true, ..Settings::default() });
-        let damaged = serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1, "deadline_minutes": 45});
+        let damaged =
+            serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1, "deadline_minutes": 45});
         let read = Settings::from_stored_value(&damaged);
         assert_eq!(read, Settings { auto_retry: false, notify: false, ..Settings::default() });
         let missing_switch = serde_json::json!({"max_attempts": 2});

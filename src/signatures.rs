@@ -141,10 +141,8 @@ pub const BUSY_TEXT_CODE: &str = "server_busy";
 pub const SILENT_CLOSE_CODE: &str = "generation_timeout";
 
 /// SSE event names seen in the app bundle; others are counted as oddities (the site changed).
-pub const KNOWN_EVENTS: &[&str] = &[
-    "", "message", "ready", "delta", "toast", "title", "finish", "close", "hint", "update_session",
-    "update_parent_message", "update_file", "error",
-];
+pub const KNOWN_EVENTS: &[&str] =
+    &["", "message", "ready", "delta", "toast", "title", "finish", "close", "hint", "update_session", "update_parent_message", "update_file", "error"];
 
 /// HTTP statuses that mean overload (counted as busy by the retry policy) or throttling.
 pub const OVERLOAD_STATUSES: &[u16] = &[502, 503, 504];

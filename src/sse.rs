@@ -262,10 +262,7 @@ mod tests {
         let wire = "\u{FEFF}: keep-alive\nid: 7\nretry: 1500\ndata: one\ndata:two\n\n";
         let items = parse_chunks(&[wire.as_bytes()]);
         assert_eq!(items[0], SseItem::Comment("keep-alive".into()));
-        assert_eq!(
-            items[1],
-            SseItem::Event(SseEvent { event: String::new(), data: "one\ntwo".into(), id: Some("7".into()), retry_ms: Some(1500) })
-        );
+        assert_eq!(items[1], SseItem::Event(SseEvent { event: String::new(), data: "one\ntwo".into(), id: Some("7".into()), retry_ms: Some(1500) }));
     }
 
     #[test]

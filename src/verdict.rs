@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
     Ok,
-    Busy { code: String },
+    Busy {
+        code: String,
+    },
     SearchBusy,
     RateLimited,
     ParallelLimit,
@@ -14,7 +16,9 @@ pub enum Verdict {
     PowRejected,
     ContentFiltered,
     TooLong,
-    Challenge { challenge: ChallengeKind },
+    Challenge {
+        challenge: ChallengeKind,
+    },
     Maintenance,
     /// The stream ended without `finish`/`close`.
     Dropped,
@@ -28,12 +32,21 @@ pub enum Verdict {
     /// The page's client is too old for the chosen mode (`unsupported_client_by_model`): reload it.
     UnsupportedClient,
     /// The account is muted (`biz_code` 5), until `until_s` (seconds since the epoch) when known.
-    Muted { until_s: Option<u64> },
+    Muted {
+        until_s: Option<u64>,
+    },
     /// Nothing arrived for `silent_s` seconds, longer than the server lets a live stream sit silent
     /// (`x-ds-sse-heartbeat-timeout-secs`): the stream is dead though the page still waits.
-    Stalled { silent_s: u32 },
-    HttpError { status: u16, retry_after_secs: Option<u32> },
-    ServerMessage { msg: String },
+    Stalled {
+        silent_s: u32,
+    },
+    HttpError {
+        status: u16,
+        retry_after_secs: Option<u32>,
+    },
+    ServerMessage {
+        msg: String,
+    },
     Unknown,
 }
 

@@ -65,9 +65,18 @@ pub enum DropReason {
 
 impl DropCounts {
     pub fn total(&self) -> u32 {
-        [self.malformed, self.by_relay, self.oversized_chunks, self.message_rate, self.byte_rate, self.too_many_streams, self.evicted_streams, self.unknown_markers]
-            .iter()
-            .fold(0u32, |sum, n| sum.saturating_add(*n))
+        [
+            self.malformed,
+            self.by_relay,
+            self.oversized_chunks,
+            self.message_rate,
+            self.byte_rate,
+            self.too_many_streams,
+            self.evicted_streams,
+            self.unknown_markers,
+        ]
+        .iter()
+        .fold(0u32, |sum, n| sum.saturating_add(*n))
     }
 
     pub fn count(&mut self, reason: DropReason, n: u32) {
@@ -241,7 +250,12 @@ impl Watcher {
                 Outcome { reply: Some(BgMessage::BgAck), record: None }
             }
             // Retry messages belong to the hub.
-            CsMessage::CsRetryDue { .. } | CsMessage::CsRetryFired | CsMessage::CsRetryCancel { .. } | CsMessage::CsPageHooks { .. } | CsMessage::CsSiteCrashed | CsMessage::CsPageLoaded => self.reject(),
+            CsMessage::CsRetryDue { .. }
+            | CsMessage::CsRetryFired
+            | CsMessage::CsRetryCancel { .. }
+            | CsMessage::CsPageHooks { .. }
+            | CsMessage::CsSiteCrashed
+            | CsMessage::CsPageLoaded => self.reject(),
         }
     }
 
@@ -284,7 +298,9 @@ impl Watcher {
             return true;
         }
         let reported = tab_streams().filter(|(_, s)| s.reported).min_by(|a, b| a.1.opened_ms.total_cmp(&b.1.opened_ms));
-        let idle = || tab_streams().filter(|(_, s)| sender.now_ms - s.last_active_ms >= STREAM_IDLE_MS).min_by(|a, b| a.1.last_active_ms.total_cmp(&b.1.last_active_ms));
+        let idle = || {
+            tab_streams().filter(|(_, s)| sender.now_ms - s.last_active_ms >= STREAM_IDLE_MS).min_by(|a, b| a.1.last_active_ms.total_cmp(&b.1.last_active_ms))
+        };
         let Some(evicted) = reported.or_else(idle).map(|(key, _)| *key) else { return false };
         self.streams.remove(&evicted);
         self.drops.count(DropReason::EvictedStream, 1);

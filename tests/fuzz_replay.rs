@@ -16,11 +16,7 @@ fn replay(target: &str, check: fn(&[u8])) {
             let path = entry.expect("readable directory").path();
             let input = std::fs::read(&path).expect("readable input");
             let outcome = std::panic::catch_unwind(|| check(&input));
-            assert!(
-                outcome.is_ok(),
-                "{target}: {} breaks an invariant",
-                path.display()
-            );
+            assert!(outcome.is_ok(), "{target}: {} breaks an invariant", path.display());
             replayed += 1;
         }
     }

@@ -7,11 +7,7 @@ use unbusy::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use unbusy::verdict::Verdict;
 
 fn sse_head() -> ResponseHead {
-    ResponseHead {
-        status: 200,
-        content_type: Some("text/event-stream".into()),
-        ..Default::default()
-    }
+    ResponseHead { status: 200, content_type: Some("text/event-stream".into()), ..Default::default() }
 }
 
 /// Pushes `chunks` and returns the verdict and the most the classifier ever held.
@@ -31,50 +27,27 @@ fn a_huge_id_then_a_chunk_of_empty_events_stays_bounded() {
     let events = b"data\n\n".repeat(256 * 1024 / 6);
     let busy = b"event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
     let (verdict, peak) = classify_watching_memory(sse_head(), &[id.as_bytes(), &events, busy]);
-    assert_eq!(
-        verdict,
-        Verdict::Busy {
-            code: "server_busy".into()
-        }
-    );
+    assert_eq!(verdict, Verdict::Busy { code: "server_busy".into() });
     assert!(peak <= StreamClassifier::max_buffered_bytes(), "{peak}");
 }
 
 #[test]
 fn a_wide_frame_under_a_long_key_is_walked_in_linear_time() {
     // Building `path/key` afresh for each of 40 000 keys under a 200 KB key would copy 8 GB.
-    let children: Vec<String> = (0..40_000)
-        .map(|i| format!("\"k{i}\":{{\"x\":1}}"))
-        .collect();
-    let frame = format!(
-        "data: {{\"{}\":{{{}}}}}\n\n",
-        "a".repeat(200_000),
-        children.join(",")
-    );
+    let children: Vec<String> = (0..40_000).map(|i| format!("\"k{i}\":{{\"x\":1}}")).collect();
+    let frame = format!("data: {{\"{}\":{{{}}}}}\n\n", "a".repeat(200_000), children.join(","));
     let started = Instant::now();
     let (verdict, _) = classify_watching_memory(sse_head(), &[frame.as_bytes()]);
     assert_eq!(verdict, Verdict::Dropped);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
 
 #[test]
 fn deep_and_long_paths_still_find_real_errors() {
-    let nested =
-        "data: {\"p\":\"response\",\"v\":[{\"p\":\"status\",\"v\":\"CONTENT_FILTER\"}]}\n\n";
+    let nested = "data: {\"p\":\"response\",\"v\":[{\"p\":\"status\",\"v\":\"CONTENT_FILTER\"}]}\n\n";
     let (verdict, _) = classify_watching_memory(sse_head(), &[nested.as_bytes()]);
-    let (unwalked, _) = classify_watching_memory(
-        sse_head(),
-        &[format!("data: {}{{}}{}\n\n", "[".repeat(100), "]".repeat(100)).as_bytes()],
-    );
-    assert_ne!(
-        verdict,
-        Verdict::Dropped,
-        "a real status patch is still judged"
-    );
+    let (unwalked, _) = classify_watching_memory(sse_head(), &[format!("data: {}{{}}{}\n\n", "[".repeat(100), "]".repeat(100)).as_bytes()]);
+    assert_ne!(verdict, Verdict::Dropped, "a real status patch is still judged");
     assert_eq!(unwalked, Verdict::Dropped);
 }
 
@@ -83,9 +56,7 @@ fn leading_whitespace_before_an_envelope_does_not_depend_on_chunking() {
     // 70 000 spaces then a busy JSON envelope served as an event stream: the kept 64 KB must be
     // the same whether the spaces come in their own chunk or with the envelope.
     let spaces = vec![b' '; 70_000];
-    let envelope =
-        "{\"code\":0,\"data\":{\"biz_code\":1,\"biz_msg\":\"服务器繁忙，请稍后再试。\"}}"
-            .as_bytes();
+    let envelope = "{\"code\":0,\"data\":{\"biz_code\":1,\"biz_msg\":\"服务器繁忙，请稍后再试。\"}}".as_bytes();
     let whole: Vec<u8> = [spaces.as_slice(), envelope].concat();
     let (one_chunk, _) = classify_watching_memory(sse_head(), &[&whole]);
     let (two_chunks, _) = classify_watching_memory(sse_head(), &[&spaces, envelope]);
@@ -96,49 +67,27 @@ mod background {
     use serde_json::{json, Value};
     use unbusy::diagnose::view::PopupView;
     use unbusy::hub::{Hub, HubState, Outcome};
-    use unbusy::protocol::{
-        self, BgMessage, BgUiMessage, CsMessage, EndKind, SelectedHeaders, Sender, Transport,
-        UiMessage,
-    };
+    use unbusy::protocol::{self, BgMessage, BgUiMessage, CsMessage, EndKind, SelectedHeaders, Sender, Transport, UiMessage};
     use unbusy::restore::{self, hub_from_storage};
     use unbusy::retry::{Decision, Policy, StopReason};
     use unbusy::settings::Settings;
     use unbusy::verdict::Verdict;
     use unbusy::watch::{MAX_BYTES_PER_TAB_PER_SECOND, MAX_MESSAGES_PER_TAB_PER_SECOND};
 
-    const BUSY: &str =
-        "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
+    const BUSY: &str = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
     const T0: f64 = 1_800_000_000_000.0;
 
     fn at(tab_id: i32, now_ms: f64) -> Sender {
-        Sender {
-            tab_id,
-            frame_id: 0,
-            incognito: false,
-            now_ms,
-            local_hour: 12,
-        }
+        Sender { tab_id, frame_id: 0, incognito: false, now_ms, local_hour: 12 }
     }
 
     fn open(stream: u32) -> CsMessage {
-        let headers = SelectedHeaders {
-            content_type: Some("text/event-stream".into()),
-            ..Default::default()
-        };
-        CsMessage::CsStreamOpen {
-            stream,
-            route: "/api/v0/chat/completion".into(),
-            transport: Transport::Fetch,
-            status: 200,
-            headers,
-        }
+        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
+        CsMessage::CsStreamOpen { stream, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers }
     }
 
     fn bytes(stream: u32, text: &str) -> CsMessage {
-        CsMessage::CsStreamBytes {
-            stream,
-            bytes: text.into(),
-        }
+        CsMessage::CsStreamBytes { stream, bytes: text.into() }
     }
 
     fn verdict_of(outcome: &Outcome) -> Option<&Verdict> {
@@ -156,9 +105,7 @@ mod background {
     }
 
     fn diagnose(hub: &mut Hub, input: Value) -> PopupView {
-        let message: UiMessage =
-            serde_json::from_value(json!({"type": "ui_diagnose", "input": input}))
-                .expect("the popup's message reads");
+        let message: UiMessage = serde_json::from_value(json!({"type": "ui_diagnose", "input": input})).expect("the popup's message reads");
         match hub.handle_ui(message) {
             BgUiMessage::BgDiagnosis { view, .. } => view,
             other => panic!("{other:?}"),
@@ -175,13 +122,7 @@ mod background {
         }
         let later = T0 + 60_000.0;
         let real = hub.handle(bytes(1, BUSY), at(1, later), 0.5);
-        assert_eq!(
-            verdict_of(&real),
-            Some(&Verdict::Busy {
-                code: "server_busy".into()
-            }),
-            "the real stream is still judged"
-        );
+        assert_eq!(verdict_of(&real), Some(&Verdict::Busy { code: "server_busy".into() }), "the real stream is still judged");
         hub.handle(open(1), at(2, later), 0.5);
         let other_tab = hub.handle(bytes(1, BUSY), at(2, later), 0.5);
         assert!(verdict_of(&other_tab).is_some(), "another tab is served");
@@ -198,10 +139,7 @@ mod background {
         }
         assert!(hub.drops().message_rate >= 10_000 - MAX_MESSAGES_PER_TAB_PER_SECOND);
         hub.handle(open(1), at(2, T0), 0.5);
-        assert!(
-            verdict_of(&hub.handle(bytes(1, BUSY), at(2, T0), 0.5)).is_some(),
-            "another tab is not limited by this one"
-        );
+        assert!(verdict_of(&hub.handle(bytes(1, BUSY), at(2, T0), 0.5)).is_some(), "another tab is not limited by this one");
         let real = hub.handle(bytes(1, BUSY), at(1, T0 + 1_000.0), 0.5);
         assert!(verdict_of(&real).is_some());
     }
@@ -228,10 +166,7 @@ mod background {
         let big = "a".repeat(protocol::MAX_CHUNK_BYTES + 1);
         assert_eq!(hub.handle(bytes(1, &big), at(1, T0), 0.5).reply, None);
         assert_eq!(hub.drops().oversized_chunks, 1);
-        assert!(
-            verdict_of(&hub.handle(bytes(1, BUSY), at(1, T0), 0.5)).is_some(),
-            "the stream goes on"
-        );
+        assert!(verdict_of(&hub.handle(bytes(1, BUSY), at(1, T0), 0.5)).is_some(), "the stream goes on");
     }
 
     #[test]
@@ -244,10 +179,7 @@ mod background {
             hub.handle(bytes(1, &chunk), at(1, T0), 0.5);
         }
         assert_eq!(hub.drops().byte_rate, 1);
-        assert!(
-            verdict_of(&hub.handle(bytes(1, BUSY), at(1, T0 + 1_000.0), 0.5)).is_none(),
-            "the stream that lost bytes is not judged"
-        );
+        assert!(verdict_of(&hub.handle(bytes(1, BUSY), at(1, T0 + 1_000.0), 0.5)).is_none(), "the stream that lost bytes is not judged");
         assert!(verdict_of(&hub.handle(bytes(1, BUSY), at(2, T0), 0.5)).is_some());
     }
 
@@ -257,10 +189,7 @@ mod background {
         let hooks = CsMessage::CsPageHooks {
             fetch: unbusy::diagnose::conflicts::HookState::Clean,
             xhr: unbusy::diagnose::conflicts::HookState::Clean,
-            markers: vec![
-                "Your account is locked: call 555-0100".into(),
-                "deepseek-pp.fetch-hook-installed".into(),
-            ],
+            markers: vec!["Your account is locked: call 555-0100".into(), "deepseek-pp.fetch-hook-installed".into()],
             login_token: Some(true),
         };
         hub.handle(hooks, at(1, T0), 0.5);
@@ -270,58 +199,24 @@ mod background {
         let shown = serde_json::to_string(&view).unwrap();
         assert!(!shown.contains("555-0100"), "{shown}");
         assert!(shown.contains("DeepSeek++"));
-        assert!(
-            view.report.contains("\"unknown_markers\":1"),
-            "{}",
-            view.report
-        );
+        assert!(view.report.contains("\"unknown_markers\":1"), "{}", view.report);
     }
 
     #[test]
     fn stored_settings_from_a_newer_version_keep_the_users_values() {
         let stored = json!({"auto_retry": false, "max_attempts": 2, "delay_scale": 3.0, "hidden_tabs": "pause", "notify": true, "theme": "dark"});
         let hub = hub_from_storage(&Value::Null, &stored, &Value::Null, T0);
-        assert_eq!(
-            (
-                hub.settings().auto_retry,
-                hub.settings().max_attempts,
-                hub.settings().delay_scale,
-                hub.settings().notify
-            ),
-            (false, 2, 3.0, true)
-        );
+        assert_eq!((hub.settings().auto_retry, hub.settings().max_attempts, hub.settings().delay_scale, hub.settings().notify), (false, 2, 3.0, true));
     }
 
     #[test]
     fn a_garbled_auto_retry_next_to_other_settings_reads_as_off() {
-        let mut hub = hub_from_storage(
-            &Value::Null,
-            &json!({"auto_retry": "yes", "max_attempts": 3}),
-            &Value::Null,
-            T0,
-        );
-        assert_eq!(
-            (hub.settings().auto_retry, hub.settings().max_attempts),
-            (false, 3)
-        );
+        let mut hub = hub_from_storage(&Value::Null, &json!({"auto_retry": "yes", "max_attempts": 3}), &Value::Null, T0);
+        assert_eq!((hub.settings().auto_retry, hub.settings().max_attempts), (false, 3));
         hub.handle(open(1), at(1, T0), 0.5);
         let out = hub.handle(bytes(1, BUSY), at(1, T0), 0.5);
-        assert!(
-            matches!(
-                decision_of(&out),
-                Some(Decision::Stop {
-                    reason: StopReason::AutoRetryOff,
-                    ..
-                })
-            ),
-            "{out:?}"
-        );
-        assert!(
-            hub_from_storage(&Value::Null, &Value::Null, &Value::Null, T0)
-                .settings()
-                .auto_retry,
-            "nothing stored: the defaults"
-        );
+        assert!(matches!(decision_of(&out), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{out:?}");
+        assert!(hub_from_storage(&Value::Null, &Value::Null, &Value::Null, T0).settings().auto_retry, "nothing stored: the defaults");
     }
 
     #[test]
@@ -330,8 +225,7 @@ mod background {
         state["budget"]["cooldown_until_ms"] = json!(1e308);
         state["budget"]["updated_ms"] = json!(1e308);
         state["budget"]["last_grant_ms"] = json!(1e308);
-        state["budget"]["recent_requests"] =
-            json!([1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308]);
+        state["budget"]["recent_requests"] = json!([1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308]);
         state["rate_limit_strikes"] = json!(u32::MAX);
         state["latency_ms"] = json!([-1.0, 1e308, 120.0]);
         state["site_crash_at_ms"] = json!(1e308);
@@ -340,24 +234,10 @@ mod background {
         assert_eq!(hub.state().site_crash_at_ms, Some(T0), "a crash screen from the future is moved to now, so it ages out");
         hub.handle(open(1), at(1, T0), 0.5);
         let out = hub.handle(bytes(1, BUSY), at(1, T0), 0.5);
-        assert!(
-            matches!(decision_of(&out), Some(Decision::Retry { .. })),
-            "{out:?}"
-        );
-        hub.handle(
-            CsMessage::CsStreamEnd {
-                stream: 1,
-                end: EndKind::Complete,
-            },
-            at(1, T0),
-            0.5,
-        );
+        assert!(matches!(decision_of(&out), Some(Decision::Retry { .. })), "{out:?}");
+        hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, T0), 0.5);
         let longest = restore::longest_wait_ms(&Policy::default());
-        let due = hub.handle(
-            CsMessage::CsRetryDue { manual: false },
-            at(1, T0 + longest + 1.0),
-            0.5,
-        );
+        let due = hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, T0 + longest + 1.0), 0.5);
         assert_eq!(due.reply, Some(BgMessage::BgRetryGo { attempt: 1, control: unbusy::retry::Control::Retry }));
     }
 
@@ -369,16 +249,9 @@ mod background {
             {"tab_id": 2, "attempts": "garbage"}
         ]);
         let mut hub = hub_from_storage(&state, &Value::Null, &Value::Null, T0);
-        assert_eq!(
-            hub.state().tabs.len(),
-            1,
-            "the damaged tab is dropped, the other kept"
-        );
+        assert_eq!(hub.state().tabs.len(), 1, "the damaged tab is dropped, the other kept");
         let longest = restore::longest_wait_ms(&Policy::default());
-        match hub
-            .handle(CsMessage::CsRetryDue { manual: false }, at(1, T0), 0.5)
-            .reply
-        {
+        match hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, T0), 0.5).reply {
             Some(BgMessage::BgRetryWait { delay_ms }) => {
                 assert!(delay_ms as f64 <= longest, "{delay_ms}")
             }
@@ -388,12 +261,7 @@ mod background {
 
     #[test]
     fn garbage_from_storage_does_not_blank_the_popup() {
-        let mut hub = hub_from_storage(
-            &json!({"budget": "x"}),
-            &json!(7),
-            &json!({"hours": [{"busy": u32::MAX, "total": u32::MAX}]}),
-            T0,
-        );
+        let mut hub = hub_from_storage(&json!({"budget": "x"}), &json!(7), &json!({"hours": [{"busy": u32::MAX, "total": u32::MAX}]}), T0);
         assert_eq!(hub.history().hours.len(), 24);
         let input = json!({
             "now_ms": T0,

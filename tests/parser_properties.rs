@@ -10,8 +10,21 @@ const MAX_BUFFERED: usize = LIMITS.max_line + LIMITS.max_event_data + unbusy::ss
 fn wire_bytes() -> impl Strategy<Value = Vec<Vec<u8>>> {
     // Bytes drawn mostly from SSE's own alphabet, so fields, line ends and BOMs are exercised.
     let byte = prop_oneof![
-        Just(b'\n'), Just(b'\r'), Just(b':'), Just(b' '), Just(0xEF), Just(0xBB), Just(0xBF),
-        Just(b'd'), Just(b'a'), Just(b't'), Just(b'e'), Just(b'v'), Just(b'{'), Just(b'"'), any::<u8>()
+        Just(b'\n'),
+        Just(b'\r'),
+        Just(b':'),
+        Just(b' '),
+        Just(0xEF),
+        Just(0xBB),
+        Just(0xBF),
+        Just(b'd'),
+        Just(b'a'),
+        Just(b't'),
+        Just(b'e'),
+        Just(b'v'),
+        Just(b'{'),
+        Just(b'"'),
+        any::<u8>()
     ];
     proptest::collection::vec(proptest::collection::vec(byte, 0..700), 0..30)
 }

@@ -49,7 +49,8 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), Box<dyn std::error::Err
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         // The trade-off curve: the variants no other variant beats on both counts.
-        let mut variants: Vec<(f64, f64)> = panel.points.iter().filter(|p| !matches!(p.kind, Kind::Anchor)).map(|p| (p.attempts_per_answer, p.answered_pct)).collect();
+        let mut variants: Vec<(f64, f64)> =
+            panel.points.iter().filter(|p| !matches!(p.kind, Kind::Anchor)).map(|p| (p.attempts_per_answer, p.answered_pct)).collect();
         variants.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut frontier: Vec<(f64, f64)> = Vec::new();
         for point in variants {

@@ -109,7 +109,12 @@ fn main() {
     let default_policy = Policy::with_settings(&Settings::default());
     let mut rows = anchors();
     rows.push(Row { name: "**Unbusy** (`Policy` + `Budget`)".into(), short: "Unbusy", schedule: unbusy(default_policy.clone()), kind: Kind::Default });
-    rows.push(Row { name: "Unbusy's `Policy` without the `Budget`".into(), short: "", schedule: Schedule::Unbusy { policy: default_policy.clone(), budget: None }, kind: Kind::Candidate });
+    rows.push(Row {
+        name: "Unbusy's `Policy` without the `Budget`".into(),
+        short: "",
+        schedule: Schedule::Unbusy { policy: default_policy.clone(), budget: None },
+        kind: Kind::Candidate,
+    });
     let candidates = candidates();
 
     let mut out = String::new();
@@ -140,7 +145,13 @@ fn main() {
          at least once; *wait* is from a message's first attempt to its admission (answered messages); *≤ 2/5/10 min* are shares of all messages answered \
          that soon; *peak attempts/s* is the busiest 10 seconds; *outside* counts users from outside the pool.",
     );
-    para(&mut out, &format!("Unbusy's row runs the real `Policy::with_settings(&Settings::default())` and one `Budget::default()` per user (one per browser profile): {}.", describe(&default_policy)));
+    para(
+        &mut out,
+        &format!(
+            "Unbusy's row runs the real `Policy::with_settings(&Settings::default())` and one `Budget::default()` per user (one per browser profile): {}.",
+            describe(&default_policy)
+        ),
+    );
 
     let mut panels = Vec::new();
     let mut at_peaks = Vec::new();
@@ -148,7 +159,21 @@ fn main() {
         let scenario = Scenario::new(peak, SEED);
         let outcomes: Vec<Outcome> = rows.iter().map(|row| run(&scenario, &row.schedule)).collect();
         let no_retry_attempts = outcomes[0].all.attempts as f64;
-        let mut table = Table::new(&["schedule", "answered", "abandoned", "attempts/answer", "load", "locked out", "wait p50", "wait p95", "≤ 2 min", "≤ 5 min", "≤ 10 min", "peak attempts/s", "outside"]);
+        let mut table = Table::new(&[
+            "schedule",
+            "answered",
+            "abandoned",
+            "attempts/answer",
+            "load",
+            "locked out",
+            "wait p50",
+            "wait p95",
+            "≤ 2 min",
+            "≤ 5 min",
+            "≤ 10 min",
+            "peak attempts/s",
+            "outside",
+        ]);
         for (row, outcome) in rows.iter().zip(&outcomes) {
             let f = &outcome.all;
             let cells = figures_cells(f);
@@ -202,15 +227,30 @@ fn main() {
         table.row(vec![name.into(), pct(figure), pct(ours), format!("{:+.1} pp", ours - figure)]);
     }
     let previous = candidate_outcomes[0].all.answered_pct();
-    table.row(vec!["Unbusy's previous default (6 attempts, 10 min)".into(), pct(PREVIOUS_DEFAULT_FIGURE), pct(previous), format!("{:+.1} pp", previous - PREVIOUS_DEFAULT_FIGURE)]);
+    table.row(vec![
+        "Unbusy's previous default (6 attempts, 10 min)".into(),
+        pct(PREVIOUS_DEFAULT_FIGURE),
+        pct(previous),
+        format!("{:+.1} pp", previous - PREVIOUS_DEFAULT_FIGURE),
+    ]);
     out += &table.markdown();
     out += "\n";
-    let exponential = rows.iter().zip(outcomes).find(|(row, _)| row.name.starts_with("exponential")).map(|(_, o)| o.all.attempts_per_answer()).unwrap_or(f64::NAN);
+    let exponential =
+        rows.iter().zip(outcomes).find(|(row, _)| row.name.starts_with("exponential")).map(|(_, o)| o.all.attempts_per_answer()).unwrap_or(f64::NAN);
     para(&mut out, &format!("Exponential without jitter: {exponential:.1} attempts per answer here, 15 in the issue."));
 
     // The trade-off curve.
     para(&mut out, "### Trade-off: answered share against attempts, variants of the default policy (each with the `Budget`)");
-    let mut table = Table::new(&["schedule", "2.5×: answered", "attempts/answer", "locked out", "1.3×: answered", "attempts/answer", "locked out", "2.5×, 1 in 10 among manual: its users / others answered"]);
+    let mut table = Table::new(&[
+        "schedule",
+        "2.5×: answered",
+        "attempts/answer",
+        "locked out",
+        "1.3×: answered",
+        "attempts/answer",
+        "locked out",
+        "2.5×, 1 in 10 among manual: its users / others answered",
+    ]);
     let manual = Schedule::Manual;
     for (i, policy) in candidates.iter().enumerate() {
         let mut name = describe(policy);
@@ -276,7 +316,20 @@ fn main() {
 
     // Mixed populations.
     para(&mut out, &format!("### Mixed populations: one user in {UNBUSY_EVERY} runs Unbusy"));
-    let mut table = Table::new(&["peak", "population", "group", "answered", "wait p50", "wait p95", "≤ 2 min", "≤ 5 min", "≤ 10 min", "attempts/message", "share of attempts", "locked out"]);
+    let mut table = Table::new(&[
+        "peak",
+        "population",
+        "group",
+        "answered",
+        "wait p50",
+        "wait p95",
+        "≤ 2 min",
+        "≤ 5 min",
+        "≤ 10 min",
+        "attempts/message",
+        "share of attempts",
+        "locked out",
+    ]);
     let mut load_notes = Vec::new();
     for (peak, scenario, ..) in &at_peaks {
         for (others_name, others) in [("manual 5 / 10 / 30 s", Schedule::Manual), ("fixed 2.5 s", Schedule::Fixed { delay_s: 2.5 })] {
@@ -310,7 +363,9 @@ fn main() {
     print!("{out}");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let svg = root.join("docs/bench/schedules.svg");
-    if let Err(error) = std::fs::create_dir_all(root.join("docs/bench")).map_err(|e| e.to_string()).and_then(|_| chart::draw(&svg, &panels).map_err(|e| e.to_string())) {
+    if let Err(error) =
+        std::fs::create_dir_all(root.join("docs/bench")).map_err(|e| e.to_string()).and_then(|_| chart::draw(&svg, &panels).map_err(|e| e.to_string()))
+    {
         eprintln!("policy_model: chart not drawn: {error}");
     }
     if let Err(error) = report::write_section(&root.join("BENCHMARKS.md"), &out) {

@@ -112,7 +112,9 @@ impl Scenario {
 #[derive(Clone)]
 pub enum Schedule {
     NoRetry,
-    Fixed { delay_s: f64 },
+    Fixed {
+        delay_s: f64,
+    },
     /// The article's advice: 5 s, 10 s, 30 s, then every 30 s.
     Manual,
     /// 5 s doubling to 60 s.
@@ -123,7 +125,10 @@ pub enum Schedule {
     Oracle,
     /// Unbusy's own code: the `Policy` decides, the user's `Budget` (one per browser profile, so
     /// one per user here) has the last word if given.
-    Unbusy { policy: Policy, budget: Option<BudgetConfig> },
+    Unbusy {
+        policy: Policy,
+        budget: Option<BudgetConfig>,
+    },
 }
 
 impl Schedule {
@@ -418,7 +423,12 @@ impl World {
                 } else {
                     Verdict::Busy { code: "server_busy".into() }
                 };
-                let context = FailureContext { attempts: failures - 1, first_failure_ms: first_failure_s * 1000.0, now_ms: failed_s * 1000.0, rate_limit_strikes: user.rate_limit_strikes };
+                let context = FailureContext {
+                    attempts: failures - 1,
+                    first_failure_ms: first_failure_s * 1000.0,
+                    now_ms: failed_s * 1000.0,
+                    rate_limit_strikes: user.rate_limit_strikes,
+                };
                 let Decision::Retry { delay_ms, .. } = policy.decide(&verdict, context, self.rng.uniform()) else { return None };
                 // In milliseconds, as the budget counts: a round trip through seconds can land a
                 // hair before the time it named and be told to wait again, forever.

@@ -90,16 +90,19 @@ pub fn describe(policy: &Policy) -> String {
 /// "model name" and the number of processors, from /proc/cpuinfo.
 pub fn machine() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_string()).unwrap_or_else(|| "unknown CPU".into());
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
     let cores = info.lines().filter(|l| l.starts_with("processor")).count();
     format!("{model}, {cores} logical cores ({})", std::env::consts::ARCH)
 }
 
 /// Replaces the model's section of BENCHMARKS.md (between the markers), keeping the others.
 pub fn write_section(path: &Path, section: &str) -> std::io::Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| {
-        "# Benchmarks\n\n`cargo xtask bench` regenerates this file; each benchmark rewrites its own section.\n\n".into()
-    });
+    let existing = std::fs::read_to_string(path)
+        .unwrap_or_else(|_| "# Benchmarks\n\n`cargo xtask bench` regenerates this file; each benchmark rewrites its own section.\n\n".into());
     let block = format!("{BEGIN}\n{section}{END}");
     let updated = match (existing.find(BEGIN), existing.find(END)) {
         (Some(begin), Some(end)) if begin < end => format!("{}{block}{}", &existing[..begin], &existing[end + END.len()..]),

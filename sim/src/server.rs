@@ -34,12 +34,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            port: 0,
-            fixtures: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wire")),
-            log_file: None,
-            frame_delay_ms: 20,
-        }
+        Options { port: 0, fixtures: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wire")), log_file: None, frame_delay_ms: 20 }
     }
 }
 
@@ -117,15 +112,13 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok()).ok_or(()) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok()).ok_or(()) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -176,8 +169,8 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
 }
 
 fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> (Response<Body>, Option<usize>, Option<String>) {
-    let generation = path.starts_with("/api/v0/chat/")
-        && ["completion", "regenerate", "continue", "edit_message", "resume_stream"].iter().any(|r| path.ends_with(r));
+    let generation =
+        path.starts_with("/api/v0/chat/") && ["completion", "regenerate", "continue", "edit_message", "resume_stream"].iter().any(|r| path.ends_with(r));
     match (method, path) {
         (&Method::GET, "/") => (chat_page(state, query, run), None, None),
         // A conversation's own address (the app moves there in place; a reload loads it).
@@ -214,7 +207,9 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
         }
         (&Method::POST, "/api/v0/chat/create_pow_challenge") => (serve_fixture(state, "route_pow_challenge_ok"), None, None),
         (&Method::POST, "/api/v0/chat_session/create") => (serve_fixture(state, "route_session_create_ok"), None, None),
-        (&Method::POST, "/api/v0/chat/stop_stream") => (full(StatusCode::OK, "application/json", r#"{"code":0,"msg":"","data":{"biz_code":0,"biz_msg":"","biz_data":null}}"#), None, None),
+        (&Method::POST, "/api/v0/chat/stop_stream") => {
+            (full(StatusCode::OK, "application/json", r#"{"code":0,"msg":"","data":{"biz_code":0,"biz_msg":"","biz_data":null}}"#), None, None)
+        }
         _ => (full(StatusCode::NOT_FOUND, "text/plain", "not found"), None, None),
     }
 }

@@ -106,19 +106,59 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
         fix("instant_mode", when(c.expert_busy > 0, Likely, Unlikely), "whyInstantMode", vec![], vec![]),
         fix("search_off", when(c.search_busy > 0, Likely, Unlikely), "whySearchOff", vec![], vec![]),
         fix("new_chat", when(c.too_long > 0, Likely, Unlikely), "whyNewChat", vec![], vec![Action::NewChat]),
-        fix("hard_refresh", when(c.challenge + c.auth_expired + c.pow_rejected + c.outdated_page > 0, Likely, when(c.unknown > 0, Possible, Unlikely)), "whyHardRefresh", vec![], vec![Action::HardRefresh]),
-        fix("clear_site_data", when(evidence.cookie_problems > 0 || c.challenge > 0, Possible, Unlikely), "whyClearSiteData", vec![], vec![Action::ClearSiteData]),
+        fix(
+            "hard_refresh",
+            when(c.challenge + c.auth_expired + c.pow_rejected + c.outdated_page > 0, Likely, when(c.unknown > 0, Possible, Unlikely)),
+            "whyHardRefresh",
+            vec![],
+            vec![Action::HardRefresh],
+        ),
+        fix(
+            "clear_site_data",
+            when(evidence.cookie_problems > 0 || c.challenge > 0, Possible, Unlikely),
+            "whyClearSiteData",
+            vec![],
+            vec![Action::ClearSiteData],
+        ),
         fix("extensions", when(client_side, Likely, Possible), "whyExtensions", vec![], vec![Action::CheckExtensions]),
         fix("filter_lists", when(c.auth_expired > 0 || evidence.site_crash, Possible, Unlikely), "whyFilterLists", vec![], vec![]),
         fix("private_window", when(client_side, Possible, Unlikely), "whyPrivateWindow", vec![], vec![]),
-        fix("status_page", match evidence.status_incident { Some(true) => Likely, Some(false) => Unlikely, None => when(overloaded || c.maintenance > 0, Possible, Unlikely) }, "whyStatusPage", vec![], vec![Action::CheckStatus]),
+        fix(
+            "status_page",
+            match evidence.status_incident {
+                Some(true) => Likely,
+                Some(false) => Unlikely,
+                None => when(overloaded || c.maintenance > 0, Possible, Unlikely),
+            },
+            "whyStatusPage",
+            vec![],
+            vec![Action::CheckStatus],
+        ),
         match evidence.latency {
-            Some(l) => fix("connection_measured", when(c.dropped > 0 || l.is_poor(), Likely, Unlikely), "whyConnection", vec![format!("{:.0}", l.median_ms), format!("{:.0}", l.jitter_ms)], vec![]),
+            Some(l) => fix(
+                "connection_measured",
+                when(c.dropped > 0 || l.is_poor(), Likely, Unlikely),
+                "whyConnection",
+                vec![format!("{:.0}", l.median_ms), format!("{:.0}", l.jitter_ms)],
+                vec![],
+            ),
             None => fix("connection", when(c.dropped > 0, Likely, Unlikely), "whyConnection", vec![], vec![]),
         },
-        fix("dns_flush", Unlikely, if overloaded { "whyDnsBusy" } else { "whyDns" }, vec![], vec![Action::CopyText { text: dns_flush_command(evidence.os).into() }]),
+        fix(
+            "dns_flush",
+            Unlikely,
+            if overloaded { "whyDnsBusy" } else { "whyDns" },
+            vec![],
+            vec![Action::CopyText { text: dns_flush_command(evidence.os).into() }],
+        ),
         fix("vpn", when(c.blocked > 0, Likely, when(c.challenge > 0 || c.rate_limited > 2, Possible, Unlikely)), "whyVpn", vec![], vec![]),
-        fix("official_api", when(overloaded && c.busy + c.expert_busy >= 5, Possible, Unlikely), "whyOfficialApi", vec![], vec![Action::OpenUrl { url: "https://platform.deepseek.com/".into() }]),
+        fix(
+            "official_api",
+            when(overloaded && c.busy + c.expert_busy >= 5, Possible, Unlikely),
+            "whyOfficialApi",
+            vec![],
+            vec![Action::OpenUrl { url: "https://platform.deepseek.com/".into() }],
+        ),
     ];
     let off_peak = match evidence.history.and_then(History::quiet_hours) {
         Some(hours) => fix("off_peak", when(overloaded, Possible, Unlikely), "whyOffPeakHistory", vec![hour_ranges(&hours)], vec![]),
@@ -158,7 +198,15 @@ mod tests {
     use crate::protocol::Transport;
 
     fn event(verdict: Verdict) -> VerdictEvent {
-        VerdictEvent { at_ms: 0.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: verdict.label(), verdict, after_retries: None }
+        VerdictEvent {
+            at_ms: 0.0,
+            tab_id: 1,
+            route: "/api/v0/chat/completion".into(),
+            transport: Transport::Fetch,
+            label: verdict.label(),
+            verdict,
+            after_retries: None,
+        }
     }
 
     fn position(fixes: &[Finding], id: &str) -> usize {

@@ -33,24 +33,143 @@ pub struct KnownExtension {
 
 /// Extension ids as the Chrome Web Store and addons.mozilla.org publish them.
 pub const KNOWN_EXTENSIONS: &[KnownExtension] = &[
-    KnownExtension { name: "uBlock Origin", chrome_id: "cjpalhdlnbpafiamejdnhcphjbkeiagm", firefox_id: "uBlock0@raymondhill.net", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
-    KnownExtension { name: "uBlock Origin Lite", chrome_id: "ddkjiahejlhfcafbddmgiahcphecmpfh", firefox_id: "uBOLite@raymondhill.net", kind: ConflictKind::Blocker, reported: Some("reportedBadwareList"), source: "uBlockOrigin/uAssets, July 2026" },
-    KnownExtension { name: "AdBlock", chrome_id: "gighmmpiobklfepjocnamgkkbiglidom", firefox_id: "jid1-NIfFY2CA8fy1tg@jetpack", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
-    KnownExtension { name: "Adblock Plus", chrome_id: "cfhdojbkjhnklbpkdaibdccddilifddb", firefox_id: "{d10d0bf8-f5b5-c8b4-a8b2-2b9879e08c5d}", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
-    KnownExtension { name: "AdGuard AdBlocker", chrome_id: "bgnkhhnnamicmpeenaelnjfhikgbkllg", firefox_id: "adguardadblocker@adguard.com", kind: ConflictKind::Blocker, reported: Some("reportedBlocksCaptcha"), source: "AdGuard filter threads, 2026" },
-    KnownExtension { name: "Ghostery", chrome_id: "mlomiejdfkolichcflejclcbmpeaniij", firefox_id: "firefox@ghostery.com", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
-    KnownExtension { name: "Privacy Badger", chrome_id: "pkehgijcmpdhfbdbbnkijodmdjhbjlgp", firefox_id: "jid1-MnnxcxisBPnSXQ@jetpack", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
-    KnownExtension { name: "NoScript", chrome_id: "doojmbjmlfjjnbmnoijecmcbfeoakpjm", firefox_id: "{73a6fe31-595d-460b-a920-fcc0f8843232}", kind: ConflictKind::ScriptBlocker, reported: None, source: "store listing" },
-    KnownExtension { name: "uMatrix", chrome_id: "ogfcmafjalglgifnmanfmnieipoejdcf", firefox_id: "uMatrix@raymondhill.net", kind: ConflictKind::ScriptBlocker, reported: None, source: "store listing" },
-    KnownExtension { name: "DuckDuckGo Privacy Essentials", chrome_id: "bkdgflcldnnnapblkhphbgpggdiikppg", firefox_id: "jid1-ZAdIEUB7XOzOJw@jetpack", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension {
+        name: "uBlock Origin",
+        chrome_id: "cjpalhdlnbpafiamejdnhcphjbkeiagm",
+        firefox_id: "uBlock0@raymondhill.net",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "uBlock Origin Lite",
+        chrome_id: "ddkjiahejlhfcafbddmgiahcphecmpfh",
+        firefox_id: "uBOLite@raymondhill.net",
+        kind: ConflictKind::Blocker,
+        reported: Some("reportedBadwareList"),
+        source: "uBlockOrigin/uAssets, July 2026",
+    },
+    KnownExtension {
+        name: "AdBlock",
+        chrome_id: "gighmmpiobklfepjocnamgkkbiglidom",
+        firefox_id: "jid1-NIfFY2CA8fy1tg@jetpack",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "Adblock Plus",
+        chrome_id: "cfhdojbkjhnklbpkdaibdccddilifddb",
+        firefox_id: "{d10d0bf8-f5b5-c8b4-a8b2-2b9879e08c5d}",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "AdGuard AdBlocker",
+        chrome_id: "bgnkhhnnamicmpeenaelnjfhikgbkllg",
+        firefox_id: "adguardadblocker@adguard.com",
+        kind: ConflictKind::Blocker,
+        reported: Some("reportedBlocksCaptcha"),
+        source: "AdGuard filter threads, 2026",
+    },
+    KnownExtension {
+        name: "Ghostery",
+        chrome_id: "mlomiejdfkolichcflejclcbmpeaniij",
+        firefox_id: "firefox@ghostery.com",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "Privacy Badger",
+        chrome_id: "pkehgijcmpdhfbdbbnkijodmdjhbjlgp",
+        firefox_id: "jid1-MnnxcxisBPnSXQ@jetpack",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "NoScript",
+        chrome_id: "doojmbjmlfjjnbmnoijecmcbfeoakpjm",
+        firefox_id: "{73a6fe31-595d-460b-a920-fcc0f8843232}",
+        kind: ConflictKind::ScriptBlocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "uMatrix",
+        chrome_id: "ogfcmafjalglgifnmanfmnieipoejdcf",
+        firefox_id: "uMatrix@raymondhill.net",
+        kind: ConflictKind::ScriptBlocker,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "DuckDuckGo Privacy Essentials",
+        chrome_id: "bkdgflcldnnnapblkhphbgpggdiikppg",
+        firefox_id: "jid1-ZAdIEUB7XOzOJw@jetpack",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
     // Late-2026 observations (shared protocol notes, "Extensions and filters reported to interfere").
-    KnownExtension { name: "Better DeepSeek", chrome_id: "aabiopennjmopfippagcalmkdjlepdhh", firefox_id: "", kind: ConflictKind::ChatHelper, reported: Some("reportedRewritesRequests"), source: "EdgeTypE/better-deepseek, 2026" },
-    KnownExtension { name: "Better DeepSeek", chrome_id: "ceiaajcinnohmjhcabpomejbplgofjop", firefox_id: "", kind: ConflictKind::ChatHelper, reported: Some("reportedRewritesRequests"), source: "user reports, 2026" },
-    KnownExtension { name: "DeepSeek++", chrome_id: "kdmpkkahkhdmdhfkdihkopikgcocbpbf", firefox_id: "deepseek-pp@zhu1090093659.github", kind: ConflictKind::ChatHelper, reported: Some("reportedHooksPage"), source: "deepseek-pp, 2026" },
-    KnownExtension { name: "Tampermonkey", chrome_id: "dhdgffkkebhmkfjojejmpbldmpobfkfo", firefox_id: "firefox@tampermonkey.net", kind: ConflictKind::UserscriptManager, reported: None, source: "userscript threads, 2026" },
-    KnownExtension { name: "Violentmonkey", chrome_id: "jinjaccalgkegednnccohejagnlnfdag", firefox_id: "{aecec67f-0d10-4fa7-b7c7-609a2db280cf}", kind: ConflictKind::UserscriptManager, reported: None, source: "store listing" },
-    KnownExtension { name: "Greasemonkey", chrome_id: "", firefox_id: "{e4a8a97b-f2ed-450b-b12d-ee082ba24781}", kind: ConflictKind::UserscriptManager, reported: None, source: "store listing" },
-    KnownExtension { name: "Disconnect", chrome_id: "jeoacafpbcihiomhlakheieifhpjdfeo", firefox_id: "2.0@disconnect.me", kind: ConflictKind::Blocker, reported: None, source: "store listing" },
+    KnownExtension {
+        name: "Better DeepSeek",
+        chrome_id: "aabiopennjmopfippagcalmkdjlepdhh",
+        firefox_id: "",
+        kind: ConflictKind::ChatHelper,
+        reported: Some("reportedRewritesRequests"),
+        source: "EdgeTypE/better-deepseek, 2026",
+    },
+    KnownExtension {
+        name: "Better DeepSeek",
+        chrome_id: "ceiaajcinnohmjhcabpomejbplgofjop",
+        firefox_id: "",
+        kind: ConflictKind::ChatHelper,
+        reported: Some("reportedRewritesRequests"),
+        source: "user reports, 2026",
+    },
+    KnownExtension {
+        name: "DeepSeek++",
+        chrome_id: "kdmpkkahkhdmdhfkdihkopikgcocbpbf",
+        firefox_id: "deepseek-pp@zhu1090093659.github",
+        kind: ConflictKind::ChatHelper,
+        reported: Some("reportedHooksPage"),
+        source: "deepseek-pp, 2026",
+    },
+    KnownExtension {
+        name: "Tampermonkey",
+        chrome_id: "dhdgffkkebhmkfjojejmpbldmpobfkfo",
+        firefox_id: "firefox@tampermonkey.net",
+        kind: ConflictKind::UserscriptManager,
+        reported: None,
+        source: "userscript threads, 2026",
+    },
+    KnownExtension {
+        name: "Violentmonkey",
+        chrome_id: "jinjaccalgkegednnccohejagnlnfdag",
+        firefox_id: "{aecec67f-0d10-4fa7-b7c7-609a2db280cf}",
+        kind: ConflictKind::UserscriptManager,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "Greasemonkey",
+        chrome_id: "",
+        firefox_id: "{e4a8a97b-f2ed-450b-b12d-ee082ba24781}",
+        kind: ConflictKind::UserscriptManager,
+        reported: None,
+        source: "store listing",
+    },
+    KnownExtension {
+        name: "Disconnect",
+        chrome_id: "jeoacafpbcihiomhlakheieifhpjdfeo",
+        firefox_id: "2.0@disconnect.me",
+        kind: ConflictKind::Blocker,
+        reported: None,
+        source: "store listing",
+    },
 ];
 
 /// Markers other DeepSeek helpers leave on the page (`Symbol.for(…)` keys on window or fetch).
@@ -163,7 +282,14 @@ pub fn analyse_page_hooks(hooks: &PageHooks) -> Vec<Finding> {
             Some(HookState::WrappedBefore) => ("findingHookWrapped", "whyHookWrapped", Likelihood::Possible),
             _ => continue,
         };
-        findings.push(Finding { id: format!("page-hook:{api}"), likelihood, title: title.into(), args: vec![api.into()], why: why.into(), actions: vec![Action::CheckExtensions] });
+        findings.push(Finding {
+            id: format!("page-hook:{api}"),
+            likelihood,
+            title: title.into(),
+            args: vec![api.into()],
+            why: why.into(),
+            actions: vec![Action::CheckExtensions],
+        });
     }
     // Only the table's markers and names are ever shown, whatever a stored state holds.
     for (marker, name) in HOOK_MARKERS.iter().filter(|(m, _)| hooks.markers.iter().any(|seen| seen == m)) {
@@ -209,14 +335,24 @@ mod tests {
         let names: Vec<(&str, Likelihood)> = findings.iter().map(|f| (f.args[0].as_str(), f.likelihood)).collect();
         assert_eq!(
             names,
-            [("DeepSeek Exporter", Likelihood::Likely), ("uBlock Origin", Likelihood::Likely), ("Free VPN", Likelihood::Possible), ("Password manager", Likelihood::Unlikely)]
+            [
+                ("DeepSeek Exporter", Likelihood::Likely),
+                ("uBlock Origin", Likelihood::Likely),
+                ("Free VPN", Likelihood::Possible),
+                ("Password manager", Likelihood::Unlikely)
+            ]
         );
         assert_eq!(findings[1].why, "whyBlocker");
     }
 
     #[test]
     fn page_hooks_say_when_unbusy_may_be_blind() {
-        let hooks = PageHooks { fetch: Some(HookState::ReplacedAfter), xhr: Some(HookState::Clean), markers: vec!["deepseek-pp.fetch-hook-installed".into()], login_token: Some(true) };
+        let hooks = PageHooks {
+            fetch: Some(HookState::ReplacedAfter),
+            xhr: Some(HookState::Clean),
+            markers: vec!["deepseek-pp.fetch-hook-installed".into()],
+            login_token: Some(true),
+        };
         let findings = analyse_page_hooks(&hooks);
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].title, "findingHookReplaced");
@@ -227,7 +363,10 @@ mod tests {
     fn unknown_markers_are_never_shown() {
         let hooks = PageHooks { markers: vec!["Call 555-0100 for support".into(), "deepseek-pp.fetch-hook-installed".into()], ..PageHooks::default() };
         let findings = analyse_page_hooks(&hooks);
-        assert_eq!(findings.iter().map(|f| (f.id.as_str(), f.args.clone())).collect::<Vec<_>>(), [("marker:deepseek-pp.fetch-hook-installed", vec!["DeepSeek++".to_string()])]);
+        assert_eq!(
+            findings.iter().map(|f| (f.id.as_str(), f.args.clone())).collect::<Vec<_>>(),
+            [("marker:deepseek-pp.fetch-hook-installed", vec!["DeepSeek++".to_string()])]
+        );
         assert_eq!(known_marker("deepseek-pp.fetch-hook-installed"), Some("deepseek-pp.fetch-hook-installed"));
         assert_eq!(known_marker("deepseek-pp.fetch-hook-installed "), None);
     }

@@ -59,22 +59,57 @@ pub fn analyse(cookies: &[CookieInfo], first_seen: &FirstSeen, now_ms: f64) -> C
     let mut duplicates: Vec<(&str, usize)> = by_name.iter().filter(|(_, v)| v.len() > 1).map(|(n, v)| (*n, v.len())).collect();
     duplicates.sort();
     for (name, count) in duplicates {
-        findings.push(Finding { id: format!("cookie-duplicate:{name}"), likelihood: Likelihood::Possible, title: "findingCookieDuplicate".into(), args: vec![name.into(), count.to_string()], why: "whyCookieDuplicate".into(), actions: clear() });
+        findings.push(Finding {
+            id: format!("cookie-duplicate:{name}"),
+            likelihood: Likelihood::Possible,
+            title: "findingCookieDuplicate".into(),
+            args: vec![name.into(), count.to_string()],
+            why: "whyCookieDuplicate".into(),
+            actions: clear(),
+        });
     }
 
     let header_bytes: usize = cookies.iter().filter(|c| c.sent_to_chat()).map(|c| c.size + 2).sum();
     if header_bytes >= HEADER_WARN_BYTES {
         let likelihood = if header_bytes >= HEADER_LIMIT_BYTES { Likelihood::Likely } else { Likelihood::Possible };
-        findings.push(Finding { id: "cookie-header-size".into(), likelihood, title: "findingCookieHeader".into(), args: vec![(header_bytes / 1024).to_string()], why: "whyCookieHeader".into(), actions: clear() });
+        findings.push(Finding {
+            id: "cookie-header-size".into(),
+            likelihood,
+            title: "findingCookieHeader".into(),
+            args: vec![(header_bytes / 1024).to_string()],
+            why: "whyCookieHeader".into(),
+            actions: clear(),
+        });
     }
     for c in cookies.iter().filter(|c| c.size * 10 >= COOKIE_MAX_BYTES * 9) {
-        findings.push(Finding { id: format!("cookie-oversize:{}", c.key()), likelihood: Likelihood::Possible, title: "findingCookieOversize".into(), args: vec![c.name.clone(), c.size.to_string()], why: "whyCookieHeader".into(), actions: clear() });
+        findings.push(Finding {
+            id: format!("cookie-oversize:{}", c.key()),
+            likelihood: Likelihood::Possible,
+            title: "findingCookieOversize".into(),
+            args: vec![c.name.clone(), c.size.to_string()],
+            why: "whyCookieHeader".into(),
+            actions: clear(),
+        });
     }
     for c in cookies.iter().filter(|c| CHALLENGE_COOKIES.contains(&c.name.as_str())) {
-        findings.push(Finding { id: format!("cookie-challenge:{}", c.key()), likelihood: Likelihood::Possible, title: "findingCookieChallenge".into(), args: vec![c.name.clone()], why: "whyCookieChallenge".into(), actions: clear() });
+        findings.push(Finding {
+            id: format!("cookie-challenge:{}", c.key()),
+            likelihood: Likelihood::Possible,
+            title: "findingCookieChallenge".into(),
+            args: vec![c.name.clone()],
+            why: "whyCookieChallenge".into(),
+            actions: clear(),
+        });
     }
     for c in cookies.iter().filter(|c| c.expires_ms.is_some_and(|e| e > now_ms && e - now_ms < EXPIRING_SOON_MS)) {
-        findings.push(Finding { id: format!("cookie-expiring:{}", c.key()), likelihood: Likelihood::Unlikely, title: "findingCookieExpiring".into(), args: vec![c.name.clone()], why: "whyCookieExpiring".into(), actions: vec![] });
+        findings.push(Finding {
+            id: format!("cookie-expiring:{}", c.key()),
+            likelihood: Likelihood::Unlikely,
+            title: "findingCookieExpiring".into(),
+            args: vec![c.name.clone()],
+            why: "whyCookieExpiring".into(),
+            actions: vec![],
+        });
     }
 
     // Keep first-seen times of cookies that still exist; note the new ones.
@@ -85,7 +120,14 @@ pub fn analyse(cookies: &[CookieInfo], first_seen: &FirstSeen, now_ms: f64) -> C
     let stale: Vec<&CookieInfo> = cookies.iter().filter(|c| now_ms - seen[&c.key()] > STALE_AFTER_MS).collect();
     if !stale.is_empty() {
         let days = ((now_ms - stale.iter().map(|c| seen[&c.key()]).fold(f64::INFINITY, f64::min)) / 86_400_000.0) as u64;
-        findings.push(Finding { id: "cookie-stale".into(), likelihood: Likelihood::Unlikely, title: "findingCookieStale".into(), args: vec![stale.len().to_string(), days.to_string()], why: "whyCookieStale".into(), actions: clear() });
+        findings.push(Finding {
+            id: "cookie-stale".into(),
+            likelihood: Likelihood::Unlikely,
+            title: "findingCookieStale".into(),
+            args: vec![stale.len().to_string(), days.to_string()],
+            why: "whyCookieStale".into(),
+            actions: clear(),
+        });
     }
     CookieReport { findings, first_seen: seen, header_bytes }
 }

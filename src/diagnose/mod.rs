@@ -38,13 +38,19 @@ pub enum Action {
     /// Ask for the optional `management` permission and look at the installed extensions.
     CheckExtensions,
     /// Open an extension's own page (Chromium: chrome://extensions/?id=…); Firefox gets steps.
-    OpenExtension { id: String },
+    OpenExtension {
+        id: String,
+    },
     /// Clear chat.deepseek.com's data after a confirmation (optional `browsingData` permission).
     ClearSiteData,
     HardRefresh,
     NewChat,
-    CopyText { text: String },
+    CopyText {
+        text: String,
+    },
     /// Ask for the optional host permission and fetch the public status page once.
     CheckStatus,
-    OpenUrl { url: String },
+    OpenUrl {
+        url: String,
+    },
 }

@@ -119,30 +119,67 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
     findings.extend(cookie_findings);
     // The web app's login token is missing (its presence only is known, never its value).
     if facts.page_hooks.iter().any(|h| h.login_token == Some(false)) {
-        findings.insert(0, Finding { id: "login-missing".into(), likelihood: Likelihood::Likely, title: "findingNoLogin".into(), args: vec![], why: "whyNoLogin".into(), actions: vec![Action::HardRefresh] });
+        findings.insert(
+            0,
+            Finding {
+                id: "login-missing".into(),
+                likelihood: Likelihood::Likely,
+                title: "findingNoLogin".into(),
+                args: vec![],
+                why: "whyNoLogin".into(),
+                actions: vec![Action::HardRefresh],
+            },
+        );
     }
     let site_crash = facts.site_crash_at_ms.is_some_and(|at| input.now_ms - at < SITE_CRASH_FRESH_MS);
     if site_crash {
-        findings.insert(0, Finding { id: "site-crash".into(), likelihood: Likelihood::Likely, title: "findingSiteCrash".into(), args: vec![], why: "whySiteCrash".into(), actions: vec![Action::CheckExtensions] });
+        findings.insert(
+            0,
+            Finding {
+                id: "site-crash".into(),
+                likelihood: Likelihood::Likely,
+                title: "findingSiteCrash".into(),
+                args: vec![],
+                why: "whySiteCrash".into(),
+                actions: vec![Action::CheckExtensions],
+            },
+        );
     }
     // Refusals for size or rate: something on the page sent far more than a chat does.
     let flooded = facts.drops.oversized_chunks + facts.drops.message_rate + facts.drops.byte_rate + facts.drops.too_many_streams;
     if flooded > 0 {
-        findings.push(Finding { id: "self-check:page-flood".into(), likelihood: Likelihood::Possible, title: "findingPageFlood".into(), args: vec![flooded.to_string()], why: "whyPageFlood".into(), actions: vec![Action::CheckExtensions] });
+        findings.push(Finding {
+            id: "self-check:page-flood".into(),
+            likelihood: Likelihood::Possible,
+            title: "findingPageFlood".into(),
+            args: vec![flooded.to_string()],
+            why: "whyPageFlood".into(),
+            actions: vec![Action::CheckExtensions],
+        });
     }
     if facts.core_faults.count > 0 {
-        findings.push(Finding { id: "self-check:core-restarted".into(), likelihood: Likelihood::Possible, title: "findingCoreRestarted".into(), args: vec![facts.core_faults.count.to_string()], why: "whyCoreRestarted".into(), actions: vec![] });
+        findings.push(Finding {
+            id: "self-check:core-restarted".into(),
+            likelihood: Likelihood::Possible,
+            title: "findingCoreRestarted".into(),
+            args: vec![facts.core_faults.count.to_string()],
+            why: "whyCoreRestarted".into(),
+            actions: vec![],
+        });
     }
     let unknown = input.recent.iter().filter(|e| e.verdict == Verdict::Unknown).count();
     if facts.missing_control > 0 || unknown >= 3 {
-        findings.insert(0, Finding {
-            id: "self-check".into(),
-            likelihood: Likelihood::Likely,
-            title: "findingOutOfDate".into(),
-            args: vec![],
-            why: if facts.missing_control > 0 { "whyNoControl".into() } else { "whyUnknownFrames".into() },
-            actions: vec![],
-        });
+        findings.insert(
+            0,
+            Finding {
+                id: "self-check".into(),
+                likelihood: Likelihood::Likely,
+                title: "findingOutOfDate".into(),
+                args: vec![],
+                why: if facts.missing_control > 0 { "whyNoControl".into() } else { "whyUnknownFrames".into() },
+                actions: vec![],
+            },
+        );
     }
     let fixes = advice::rank(&Evidence {
         recent: &input.recent,
@@ -179,7 +216,8 @@ fn glance(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding]) -> Glan
     match latest.map(|e| &e.verdict) {
         Some(Verdict::Ok) | None => {}
         Some(verdict) => {
-            let retryable = matches!(crate::retry::Policy::default().decide(verdict, Default::default(), 0.5), Decision::Retry { .. } | Decision::AwaitResume { .. });
+            let retryable =
+                matches!(crate::retry::Policy::default().decide(verdict, Default::default(), 0.5), Decision::Retry { .. } | Decision::AwaitResume { .. });
             let tone = if retryable { Tone::Warning } else { Tone::Problem };
             let (key, args) = verdict.message();
             return sentence(tone, key, args);
@@ -201,7 +239,10 @@ fn report(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding], fixes: 
         format!("Unbusy {} diagnostic report (no conversation content, no cookie values)", input.version),
         format!("platform: {}", input.os),
         format!("recent verdicts: {}", serde_json::to_string(&counts).unwrap_or_default()),
-        format!("last verdicts: {}", input.recent.iter().take(RECENT_SHOWN).map(|e| format!("{} {}", e.route.rsplit('/').next().unwrap_or(""), e.label)).collect::<Vec<_>>().join(", ")),
+        format!(
+            "last verdicts: {}",
+            input.recent.iter().take(RECENT_SHOWN).map(|e| format!("{} {}", e.route.rsplit('/').next().unwrap_or(""), e.label)).collect::<Vec<_>>().join(", ")
+        ),
         format!("retries pending: {}", facts.retries.len()),
         format!("retry control not found: {} time(s)", facts.missing_control),
         format!("malformed page messages dropped: {}", facts.dropped_messages),
@@ -224,9 +265,22 @@ mod tests {
         let now = 1_800_000_000_000.0;
         let busy = Verdict::Busy { code: "server_busy".into() };
         let input = DiagnoseInput {
-            extensions: Some(vec![ExtensionInfo { id: "cjpalhdlnbpafiamejdnhcphjbkeiagm".into(), name: "uBlock Origin".into(), enabled: true, ..Default::default() }]),
+            extensions: Some(vec![ExtensionInfo {
+                id: "cjpalhdlnbpafiamejdnhcphjbkeiagm".into(),
+                name: "uBlock Origin".into(),
+                enabled: true,
+                ..Default::default()
+            }]),
             cookies: Some(vec![CookieInfo { name: "secret_session".into(), domain: ".deepseek.com".into(), path: "/".into(), size: 4000, expires_ms: None }]),
-            recent: vec![VerdictEvent { at_ms: now - 1000.0, tab_id: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, label: busy.label(), verdict: busy, after_retries: None }],
+            recent: vec![VerdictEvent {
+                at_ms: now - 1000.0,
+                tab_id: 1,
+                route: "/api/v0/chat/completion".into(),
+                transport: Transport::Fetch,
+                label: busy.label(),
+                verdict: busy,
+                after_retries: None,
+            }],
             os: "linux".into(),
             now_ms: now,
             version: "0.1.0".into(),
@@ -234,7 +288,17 @@ mod tests {
         };
         let history = History::default();
         let hooks = PageHooks { login_token: Some(false), ..PageHooks::default() };
-        let facts = HubFacts { latency_ms: &[90.0, 2100.0, 2300.0, 2500.0], retries: vec![], page_hooks: vec![&hooks], history: &history, missing_control: 0, dropped_messages: 0, drops: DropCounts::default(), core_faults: CoreFaults::default(), site_crash_at_ms: None };
+        let facts = HubFacts {
+            latency_ms: &[90.0, 2100.0, 2300.0, 2500.0],
+            retries: vec![],
+            page_hooks: vec![&hooks],
+            history: &history,
+            missing_control: 0,
+            dropped_messages: 0,
+            drops: DropCounts::default(),
+            core_faults: CoreFaults::default(),
+            site_crash_at_ms: None,
+        };
         let (view, first_seen) = build(&input, &facts);
         assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "statusBusy".into(), args: vec![] });
         assert_eq!(view.findings[0].id, "login-missing");

@@ -77,7 +77,9 @@ fn run_counting(cmd: &mut Command) -> Result<(u32, u32, bool)> {
         println!("{line}");
         // cargo test: "test result: ok. 18 passed; 0 failed; ..."
         if let Some(rest) = line.strip_prefix("test result: ") {
-            let num = |word: &str| rest.split("; ").find_map(|p| p.trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word)?.trim().parse::<u32>().ok());
+            let num = |word: &str| {
+                rest.split("; ").find_map(|p| p.trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word)?.trim().parse::<u32>().ok())
+            };
             passed += num(" passed").unwrap_or(0);
             failed += num(" failed").unwrap_or(0);
         }
@@ -171,7 +173,16 @@ fn build() -> Result<BuildReport> {
     let wasm = bindgen_dir.join("unbusy_bg.wasm");
     let optimised = bindgen_dir.join("unbusy_bg.opt.wasm");
     run(Command::new(e2e_dir().join("node_modules/.bin/wasm-opt"))
-        .args(["-Oz", "--enable-bulk-memory", "--enable-reference-types", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-multivalue", "--strip-debug", "--strip-producers"])
+        .args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-reference-types",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-multivalue",
+            "--strip-debug",
+            "--strip-producers",
+        ])
         .arg(&wasm)
         .arg("-o")
         .arg(&optimised))?;
@@ -180,7 +191,8 @@ fn build() -> Result<BuildReport> {
     run(Command::new("cargo").args(["build", "-p", "unbusy-sim"]).current_dir(&root))?;
 
     step("build: dist/chrome and dist/firefox");
-    let source: Value = serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).map_err(|e| e.to_string())?).map_err(|e| format!("manifest.json: {e}"))?;
+    let source: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).map_err(|e| e.to_string())?).map_err(|e| format!("manifest.json: {e}"))?;
     for browser in BROWSERS {
         let out = root.join("dist").join(browser);
         let _ = std::fs::remove_dir_all(&out);
@@ -192,15 +204,15 @@ fn build() -> Result<BuildReport> {
         std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n").map_err(|e| e.to_string())?;
     }
     let wasm_raw = std::fs::metadata(&optimised).map_err(|e| e.to_string())?.len();
-    let wasm_gzip = output(Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", optimised.display())))
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
+    let wasm_gzip =
+        output(Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", optimised.display()))).and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     eprintln!("WASM core: {wasm_raw} bytes raw, {wasm_gzip} bytes gzip -9");
     Ok(BuildReport { wasm_raw, wasm_gzip })
 }
 
 /// What `make_core_restartable` relies on in wasm-bindgen's `--target web` glue (0.2.130).
-const GLUE_INTERNALS: &[&str] = &["let wasmModule, wasmInstance, wasm;", "let __wbg_init_promise;", "async function __wbg_init(module_or_path) {", "if (wasm !== undefined) return wasm;"];
+const GLUE_INTERNALS: &[&str] =
+    &["let wasmModule, wasmInstance, wasm;", "let __wbg_init_promise;", "async function __wbg_init(module_or_path) {", "if (wasm !== undefined) return wasm;"];
 
 /// Adds `reinitCore(module)` to the glue (see `restartable_core.js`): the background's recovery
 /// from a trapped core. Fails the build if the glue no longer has the internals it resets.
@@ -281,7 +293,13 @@ fn test(filters: &[String]) -> Result {
     let mut node = Command::new("node");
     node.args(["--test", "--test-reporter=tap", "--test-concurrency=1"]).current_dir(e2e_dir());
     if filters.is_empty() {
-        node.args(std::fs::read_dir(e2e_dir()).map_err(|e| e.to_string())?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".test.mjs")));
+        node.args(
+            std::fs::read_dir(e2e_dir())
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".test.mjs")),
+        );
     } else {
         node.args(filters);
     }
