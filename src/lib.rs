@@ -16,6 +16,7 @@ pub mod retry;
 pub mod settings;
 pub mod signatures;
 pub mod sse;
+pub mod text_keys;
 pub mod verdict;
 pub mod watch;
 

@@ -1,0 +1,327 @@
+//! Every `_locales` message key the core can put in front of the user, so that `cargo xtask tidy`
+//! can check each one exists in every locale (a missing key shows as the raw key).
+//!
+//! The lists below are written out; the tests prove them complete: enum lists against the variant
+//! names serde derives from the enums themselves, the popup's keys against the string literals
+//! in `src/diagnose/`.
+
+use std::collections::BTreeSet;
+
+use crate::diagnose::{Action, Likelihood};
+use crate::retry::{StopReason, Suggestion};
+use crate::verdict::{ChallengeKind, Verdict};
+
+/// One verdict of every kind, with every variation that changes its message key.
+pub fn verdict_examples() -> Vec<Verdict> {
+    let mut verdicts = vec![
+        Verdict::Ok,
+        Verdict::Busy { code: "server_busy".into() },
+        Verdict::SearchBusy,
+        Verdict::RateLimited,
+        Verdict::ParallelLimit,
+        Verdict::AuthExpired,
+        Verdict::PowRejected,
+        Verdict::ContentFiltered,
+        Verdict::TooLong,
+        Verdict::Maintenance,
+        Verdict::Dropped,
+        Verdict::Incomplete,
+        Verdict::ContextFull,
+        Verdict::MessageLimit,
+        Verdict::UnsupportedClient,
+        Verdict::Muted { until_s: None },
+        Verdict::Muted { until_s: Some(0) },
+        Verdict::Stalled { silent_s: 90 },
+        Verdict::HttpError { status: 503, retry_after_secs: None },
+        Verdict::ServerMessage { msg: String::new() },
+        Verdict::Unknown,
+    ];
+    verdicts.extend(CHALLENGE_KINDS.iter().map(|&challenge| Verdict::Challenge { challenge }));
+    verdicts
+}
+
+const CHALLENGE_KINDS: [ChallengeKind; 4] = [ChallengeKind::Cloudflare, ChallengeKind::Waf, ChallengeKind::HuaweiWaf, ChallengeKind::Cloudfront];
+
+pub const SUGGESTIONS: [Suggestion; 7] = [
+    Suggestion::InstantMode,
+    Suggestion::SearchOff,
+    Suggestion::NewChat,
+    Suggestion::LogIn,
+    Suggestion::ReloadPage,
+    Suggestion::CheckStatus,
+    Suggestion::CheckNetwork,
+];
+
+pub const STOP_REASONS: [StopReason; 3] = [StopReason::AttemptCap, StopReason::Deadline, StopReason::AutoRetryOff];
+
+const LIKELIHOODS: [Likelihood; 3] = [Likelihood::Unlikely, Likelihood::Possible, Likelihood::Likely];
+
+/// The banner's line for a suggestion (`bg_*` replies carry the suggestion, the relay shows this).
+pub fn suggestion_key(suggestion: Suggestion) -> &'static str {
+    match suggestion {
+        Suggestion::InstantMode => "suggestInstantMode",
+        Suggestion::SearchOff => "suggestSearchOff",
+        Suggestion::NewChat => "suggestNewChat",
+        Suggestion::LogIn => "suggestLogIn",
+        Suggestion::ReloadPage => "suggestReloadPage",
+        Suggestion::CheckStatus => "suggestCheckStatus",
+        Suggestion::CheckNetwork => "suggestCheckNetwork",
+    }
+}
+
+/// The banner's line when retrying stopped.
+pub fn stop_reason_key(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::AttemptCap => "bannerAttemptCap",
+        StopReason::Deadline => "bannerDeadline",
+        StopReason::AutoRetryOff => "bannerAutoRetryOff",
+    }
+}
+
+/// The popup names a likelihood tag `likelihood_<likelihood>`.
+pub fn likelihood_key(likelihood: Likelihood) -> String {
+    format!("likelihood_{}", serde_name(&likelihood))
+}
+
+/// The popup labels an action's button `action_<kind>`.
+pub fn action_key(action: &Action) -> String {
+    format!("action_{}", serde_json::to_value(action).expect("actions serialise")["kind"].as_str().expect("actions are tagged by kind"))
+}
+
+fn action_examples() -> Vec<Action> {
+    vec![
+        Action::CheckExtensions,
+        Action::OpenExtension { id: String::new() },
+        Action::ClearSiteData,
+        Action::HardRefresh,
+        Action::NewChat,
+        Action::CopyText { text: String::new() },
+        Action::CheckStatus,
+        Action::OpenUrl { url: String::new() },
+    ]
+}
+
+/// Keys written in `src/diagnose/` (titles, reasons, the glance line); a fix `id` is shown as
+/// `fix_<id>`. Named `finding…`, `why…`, `glance…`, `reported…` (the test relies on it).
+const DIAGNOSE_KEYS: &[&str] = &[
+    "findingCookieChallenge",
+    "findingCookieDuplicate",
+    "findingCookieExpiring",
+    "findingCookieHeader",
+    "findingCookieOversize",
+    "findingCookieStale",
+    "findingCoreRestarted",
+    "findingExtension",
+    "findingHookReplaced",
+    "findingHookWrapped",
+    "findingNoLogin",
+    "findingOutOfDate",
+    "findingPageFlood",
+    "findingSiteCrash",
+    "glanceFindings",
+    "glanceIdle",
+    "glanceOk",
+    "glanceRetrying",
+    "reportedBadwareList",
+    "reportedBlocksCaptcha",
+    "reportedHooksPage",
+    "reportedRewritesRequests",
+    "whyBlocker",
+    "whyChatHelper",
+    "whyClearSiteData",
+    "whyConnection",
+    "whyCookieChallenge",
+    "whyCookieDuplicate",
+    "whyCookieExpiring",
+    "whyCookieHeader",
+    "whyCookieStale",
+    "whyCoreRestarted",
+    "whyDns",
+    "whyDnsBusy",
+    "whyExtensions",
+    "whyFilterLists",
+    "whyHardRefresh",
+    "whyHookReplaced",
+    "whyHookWrapped",
+    "whyInstantMode",
+    "whyNewChat",
+    "whyNoControl",
+    "whyNoLogin",
+    "whyOffPeakClaim",
+    "whyOffPeakHistory",
+    "whyOfficialApi",
+    "whyPageFlood",
+    "whyPrivateWindow",
+    "whyProxy",
+    "whyScriptBlocker",
+    "whySearchOff",
+    "whySiteCrash",
+    "whyStatusPage",
+    "whyUnknownFrames",
+    "whyUserscriptManager",
+    "whyVpn",
+    "whyWaitBusy",
+    "whyWaitIdle",
+];
+
+/// The ids of the fixes `diagnose::advice::rank` can list.
+const FIX_IDS: &[&str] = &[
+    "clear_site_data",
+    "connection",
+    "connection_measured",
+    "dns_flush",
+    "extensions",
+    "filter_lists",
+    "hard_refresh",
+    "instant_mode",
+    "new_chat",
+    "off_peak",
+    "off_peak_claim",
+    "official_api",
+    "private_window",
+    "search_off",
+    "status_page",
+    "vpn",
+    "wait_retry",
+];
+
+/// Every message key the core can emit (or name through an enum the pages render), sorted.
+pub fn all_text_keys() -> BTreeSet<String> {
+    let mut keys: BTreeSet<String> = verdict_examples().iter().map(|v| v.message().0.to_string()).collect();
+    keys.extend(SUGGESTIONS.map(suggestion_key).map(String::from));
+    keys.extend(STOP_REASONS.map(stop_reason_key).map(String::from));
+    keys.extend(LIKELIHOODS.map(likelihood_key));
+    keys.extend(action_examples().iter().map(action_key));
+    keys.extend(DIAGNOSE_KEYS.iter().map(|k| k.to_string()));
+    keys.extend(FIX_IDS.iter().map(|id| format!("fix_{id}")));
+    keys
+}
+
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).expect("unit variants serialise").as_str().expect("unit variants are strings").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+
+    /// The variant names serde derived for `T`, read from its "unknown variant" error: the enum's
+    /// own definition, so a new variant shows up here without anyone listing it.
+    fn declared_variants<T: DeserializeOwned + std::fmt::Debug>(probe: &str) -> BTreeSet<String> {
+        let error = serde_json::from_str::<T>(probe).expect_err("the probe names no variant").to_string();
+        let expected =
+            error.split("expected one of ").nth(1).or_else(|| error.split("expected ").nth(1)).unwrap_or_else(|| panic!("no variant list in: {error}"));
+        expected.split('`').skip(1).step_by(2).map(String::from).collect()
+    }
+
+    const TAGGED_PROBE: &str = r#"{"kind":"no such variant"}"#;
+    const UNIT_PROBE: &str = r#""no such variant""#;
+
+    fn kind_of<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_value(value).unwrap()["kind"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_verdict_examples_cover_every_verdict_and_challenge_kind() {
+        let examples = verdict_examples();
+        let kinds: BTreeSet<String> = examples.iter().map(kind_of).collect();
+        assert_eq!(kinds, declared_variants::<Verdict>(TAGGED_PROBE));
+        let challenges: BTreeSet<String> = examples
+            .iter()
+            .filter_map(|v| match v {
+                Verdict::Challenge { challenge } => Some(serde_name(challenge)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(challenges, declared_variants::<ChallengeKind>(UNIT_PROBE));
+        // Both forms of a muted verdict: with and without the time it ends.
+        assert!(examples.contains(&Verdict::Muted { until_s: None }) && examples.iter().any(|v| matches!(v, Verdict::Muted { until_s: Some(_) })));
+    }
+
+    #[test]
+    fn the_enum_lists_hold_every_variant() {
+        let names = |list: Vec<String>| list.into_iter().collect::<BTreeSet<_>>();
+        assert_eq!(names(SUGGESTIONS.iter().map(serde_name).collect()), declared_variants::<Suggestion>(UNIT_PROBE));
+        assert_eq!(names(STOP_REASONS.iter().map(serde_name).collect()), declared_variants::<StopReason>(UNIT_PROBE));
+        assert_eq!(names(LIKELIHOODS.iter().map(serde_name).collect()), declared_variants::<Likelihood>(UNIT_PROBE));
+        assert_eq!(names(action_examples().iter().map(kind_of).collect()), declared_variants::<Action>(TAGGED_PROBE));
+    }
+
+    /// `src/diagnose/` without its test modules.
+    fn diagnose_sources() -> Vec<(&'static str, &'static str)> {
+        let files = [
+            ("advice.rs", include_str!("diagnose/advice.rs")),
+            ("conflicts.rs", include_str!("diagnose/conflicts.rs")),
+            ("connection.rs", include_str!("diagnose/connection.rs")),
+            ("cookies.rs", include_str!("diagnose/cookies.rs")),
+            ("history.rs", include_str!("diagnose/history.rs")),
+            ("mod.rs", include_str!("diagnose/mod.rs")),
+            ("view.rs", include_str!("diagnose/view.rs")),
+        ];
+        files.into_iter().map(|(name, text)| (name, text.split("#[cfg(test)]").next().unwrap())).collect()
+    }
+
+    /// The contents of every plain `"…"` literal in `source` (no escapes: keys have none).
+    fn string_literals(source: &str) -> Vec<&str> {
+        source.split('"').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn every_key_literal_in_diagnose_is_listed_and_every_listed_key_is_used() {
+        let key_prefixes = ["finding", "why", "glance", "reported"];
+        let is_key = |s: &str| {
+            key_prefixes.iter().any(|p| s.strip_prefix(p).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase())))
+                && s.chars().all(|c| c.is_ascii_alphanumeric())
+        };
+        let mut found = BTreeSet::new();
+        for (name, source) in diagnose_sources() {
+            // Keep the source's own line breaks out of the literal split: no literal spans lines here.
+            for line in source.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                found.extend(string_literals(line).into_iter().filter(|s| is_key(s)).map(|s| (s.to_string(), name)));
+            }
+        }
+        let listed: BTreeSet<&str> = DIAGNOSE_KEYS.iter().copied().collect();
+        let unlisted: Vec<_> = found.iter().filter(|(key, _)| !listed.contains(key.as_str())).collect();
+        assert!(unlisted.is_empty(), "key literals of src/diagnose/ missing from DIAGNOSE_KEYS: {unlisted:?}");
+        let unused: Vec<_> = listed.iter().filter(|key| !found.iter().any(|(k, _)| k == *key)).collect();
+        assert!(unused.is_empty(), "DIAGNOSE_KEYS lists keys src/diagnose/ no longer uses: {unused:?}");
+    }
+
+    #[test]
+    fn every_fix_in_advice_is_listed() {
+        let (_, advice) = diagnose_sources().into_iter().find(|(name, _)| *name == "advice.rs").unwrap();
+        let calls: BTreeSet<&str> = advice
+            .split("fix(")
+            .skip(1)
+            .filter_map(|after| after.trim_start().strip_prefix('"'))
+            .filter_map(|literal| literal.split('"').next())
+            .filter(|id| !id.contains(char::is_whitespace))
+            .collect();
+        assert_eq!(calls, FIX_IDS.iter().copied().collect(), "FIX_IDS must list exactly the fix(\"…\") ids of advice.rs");
+    }
+
+    #[test]
+    fn the_fix_ids_are_what_rank_lists() {
+        // Two evidences that together reach both arms of each fix whose id depends on the evidence.
+        use crate::diagnose::advice::{rank, Evidence};
+        use crate::diagnose::connection::Latency;
+        let with_latency = Evidence { latency: Some(Latency { median_ms: 100.0, jitter_ms: 10.0, samples: 3 }), ..Default::default() };
+        let mut ids: BTreeSet<String> = rank(&Evidence::default()).into_iter().map(|f| f.id).collect();
+        ids.extend(rank(&with_latency).into_iter().map(|f| f.id));
+        for id in ids {
+            assert!(FIX_IDS.contains(&id.as_str()), "{id} is listed by rank but not in FIX_IDS");
+        }
+    }
+
+    #[test]
+    fn the_keys_are_sorted_unique_and_shaped_like_message_names() {
+        let keys = all_text_keys();
+        assert!(keys.len() > 90, "{}", keys.len());
+        for key in &keys {
+            // chrome.i18n: ASCII letters, digits and underscores only.
+            assert!(!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{key}");
+        }
+        assert!(keys.contains("statusBusy") && keys.contains("statusMutedUntil") && keys.contains("fix_wait_retry") && keys.contains("action_open_url"));
+    }
+}
