@@ -276,4 +276,19 @@ mod background {
         assert!(view.cookies_checked);
         assert!(!view.extensions_checked);
     }
+
+    /// Only route, status, the five selected headers, body bytes of generation routes and the
+    /// envelope's error fields may cross from the page: a message carrying anything more is refused.
+    #[test]
+    fn a_relay_message_carrying_more_than_the_protocol_allows_is_refused() {
+        let json_response = |envelope: Value, headers: Value| json!({"type": "cs_json_response", "route": "/api/v0/users/current", "transport": "xhr", "status": 200, "headers": headers, "envelope": envelope});
+        let allowed = json_response(json!({"code": 40003, "msg": "x", "biz_code": 5, "biz_msg": "muted", "mute_until": 1}), json!({"retry-after": "5"}));
+        assert!(serde_json::from_value::<CsMessage>(allowed).is_ok(), "the allowed fields read");
+        let account_data = json_response(json!({"code": 0, "biz_data": {"email": "someone@example.org"}}), json!({}));
+        assert!(serde_json::from_value::<CsMessage>(account_data).is_err(), "the envelope's data stays in the page");
+        let cookie_header = json_response(json!({}), json!({"set-cookie": "ds_session_id=secret"}));
+        assert!(serde_json::from_value::<CsMessage>(cookie_header).is_err(), "headers beyond the five stay in the page");
+        let prompt = json!({"type": "cs_stream_open", "stream": 1, "route": "/api/v0/chat/completion", "transport": "fetch", "status": 200, "headers": {}, "prompt": "hello"});
+        assert!(serde_json::from_value::<CsMessage>(prompt).is_err(), "the request body stays in the page");
+    }
 }
