@@ -9,6 +9,8 @@
 //!   bench   parser throughput (native and WASM), retry schedules in a model of overload;
 //!           the model rewrites its section of BENCHMARKS.md and its chart
 //!   package setup + build, then zip dist/chrome and dist/firefox into dist/*.zip
+//!   tidy    repository checks: rustfmt, clippy, text keys in every locale, ARCHITECTURE.md's
+//!           invariants each backed by a check (`cargo xtask tidy [name…]` runs some; see tidy.rs)
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
+
+mod tidy;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -34,7 +38,11 @@ fn main() {
         Some("demo") => demo(),
         Some("bench") => bench(),
         Some("package") => package(),
-        _ => Err("usage: cargo xtask setup|build|test|demo|bench|package".into()),
+        Some("tidy") => match tidy::run(&root(), &args[1..]) {
+            (_, 0) => Ok(()),
+            (_, failed) => Err(format!("{failed} tidy checks failed")),
+        },
+        _ => Err("usage: cargo xtask setup|build|test|demo|bench|package|tidy".into()),
     };
     if let Err(error) = result {
         eprintln!("xtask: {error}");
@@ -275,10 +283,13 @@ fn lint_firefox() -> Result<u32> {
 
 fn test(filters: &[String]) -> Result {
     let started = Instant::now();
+    // First: a formatting slip or a missing text key is found in seconds, not after the browsers.
+    step("test: tidy");
+    let (mut passed, mut failed) = tidy::run(&root(), &[]);
+    let tidy_secs = started.elapsed().as_secs_f64();
     setup()?;
-    let setup_secs = started.elapsed().as_secs_f64();
+    let setup_secs = started.elapsed().as_secs_f64() - tidy_secs;
     let report = build()?;
-    let (mut passed, mut failed) = (0, 0);
 
     step("test: cargo test (core, simulator, xtask)");
     let (p, f, ok) = run_counting(Command::new("cargo").args(["test", "--workspace"]).current_dir(root()))?;
@@ -308,7 +319,7 @@ fn test(filters: &[String]) -> Result {
     failed += f + u32::from(!ok && f == 0);
 
     eprintln!(
-        "\nsetup {setup_secs:.0}s, whole run {:.0}s; WASM core {} bytes raw, {} bytes gzip",
+        "\ntidy {tidy_secs:.0}s, setup {setup_secs:.0}s, whole run {:.0}s; WASM core {} bytes raw, {} bytes gzip",
         started.elapsed().as_secs_f64(),
         report.wasm_raw,
         report.wasm_gzip
