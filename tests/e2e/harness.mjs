@@ -1,6 +1,6 @@
 // Shared by the end-to-end tests: the simulator process and both browsers with the built extension.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -205,6 +205,34 @@ export async function pressBanner(page, action) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Reads `read()` until `done(value)` holds or `timeout` passes; returns the last value read (the
+// caller asserts on it, so a failure shows what was there).
+export async function pollUntil(read, done, timeout = 5000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > until) return value;
+    await sleep(100);
+  }
+}
+
+// Chromium only: what the core stored about the page hooks of the tab showing `run` (the hook
+// reports 1.5 s after load; the core keeps it in its persisted state). `null` until then.
+export async function storedPageHooks(session, run) {
+  return session.worker.evaluate(async (run) => {
+    const [tab] = await chrome.tabs.query({ url: "https://chat.deepseek.com/*" }).then((tabs) => tabs.filter((t) => t.url.includes(run)));
+    const { hubState } = await chrome.storage.session.get("hubState");
+    return (tab && hubState?.page_hooks?.find((h) => h.tab_id === tab.id)?.hooks) ?? null;
+  }, run);
+}
+
+// An English message of the extension as shown, up to its first placeholder.
+const ENGLISH = JSON.parse(readFileSync(path.join(ROOT, "extension/_locales/en/messages.json"), "utf8"));
+export function englishText(key) {
+  if (!ENGLISH[key]) throw new Error(`no English message ${key}`);
+  return ENGLISH[key].message.split("$")[0].trim();
+}
 
 // One describe block per browser, each with its own simulator and browser session in `ctx`.
 export function describeInBrowsers(title, body) {
