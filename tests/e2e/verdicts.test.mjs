@@ -73,7 +73,10 @@ for (const launch of [launchChromium, launchFirefox]) {
         for (const fixture of FIXTURES) {
           const { answer, started } = await runCase(session, tab, { scenario: fixture.name, transport });
           const expectedPage = baseline.get(`${fixture.name}/${transport}`);
-          if (expectedPage && JSON.stringify(answer) !== JSON.stringify(expectedPage)) {
+          // Without a reference there is nothing to compare with: that is a failure, not a pass.
+          if (!expectedPage) {
+            failures.push(`${fixture.name}: no reference rendering (the reference test in this file must run first)`);
+          } else if (JSON.stringify(answer) !== JSON.stringify(expectedPage)) {
             failures.push(`${fixture.name}: page differs from the reference: ${JSON.stringify(answer)} vs ${JSON.stringify(expectedPage)}`);
           }
           const status = await statusVerdict(tab.page, fixture.label, fixture.label === "ok" ? 400 : 5000);
