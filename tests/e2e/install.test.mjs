@@ -10,9 +10,13 @@ for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], [
       await withBrowser(launch, { extension: "later" }, async ({ sim, session }) => {
         const run = newRun("install");
         const { page, errors } = await openChat(session, { run, scenario: "always_busy" });
-        await page.evaluate(() => { window.loadedOnce = true; });
+        await page.evaluate(() => {
+          window.loadedOnce = true;
+          // The hook hands the relay its port with this event: both of Unbusy's scripts are in the page.
+          window.addEventListener("unbusy:hook-port", () => { window.unbusyConnected = true; }, true);
+        });
         await session.browser.installExtension(dist);
-        await new Promise((r) => setTimeout(r, 1500));
+        await page.waitForFunction(() => window.unbusyConnected === true, { timeout: 10000 });
         await sendMessage(page);
         await answerSettled(page);
         const status = await statusVerdict(page, "busy:server_busy");
