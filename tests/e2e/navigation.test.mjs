@@ -3,7 +3,7 @@
 // Each test gets a fresh profile so the shared budget of one never delays another.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { generations, launchChromium, launchFirefox, newRun, openChat, sendMessage, sleep, waitForBanner, withBrowser } from "./harness.mjs";
+import { generations, launchChromium, launchFirefox, newRun, openChat, pollUntil, sendMessage, sleep, waitForBanner, withBrowser } from "./harness.mjs";
 
 for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", launchFirefox]]) {
   test(`${browserName}: busy, then another conversation before the click is due: no click, the banner says why`, () => withBrowser(launch, {}, async ({ sim, session }) => {
@@ -27,8 +27,11 @@ for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", l
     await page.reload({ waitUntil: "load" });
     if (session.worker) {
       // The background forgot the old document's pending retry (not only the page's countdown).
-      await sleep(500);
-      const tabs = await session.worker.evaluate(async () => (await chrome.storage.session.get("hubState")).hubState.tabs);
+      const tabs = await pollUntil(
+        () => session.worker.evaluate(async () => (await chrome.storage.session.get("hubState")).hubState.tabs),
+        (list) => list.length > 0 && list.every((t) => t.pending === null),
+        3000,
+      );
       assert.ok(tabs.length > 0 && tabs.every((t) => t.pending === null), JSON.stringify(tabs));
     }
     await sleep(12000); // past the first delay and the background's backstop (due + 5 s)
