@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { answerSettled, launchChromium, newRun, openChat, ROOT, sendMessage, startSim, waitForBanner, withBrowser } from "./harness.mjs";
+import { answerSettled, launchChromium, newRun, openChat, pollUntil, ROOT, sendMessage, startSim, storedPageHooks, waitForBanner, withBrowser } from "./harness.mjs";
 
 const FIXTURE = path.join(ROOT, "tests/e2e/fixtures/other-helper");
 const SHOTS = path.join(ROOT, "out/screenshots");
@@ -77,7 +77,9 @@ describe("popup in Chromium", () => {
   test("a logged-out chat page is noticed from the token's presence alone", async () => {
     const run = newRun("logged-out");
     const { page } = await openChat(session, { run, scenario: "ok", users: "route_users_current_expired" });
-    await new Promise((r) => setTimeout(r, 2500)); // the hook reports 1.5 s after load
+    // The hook reports the login token's presence (never its value) 1.5 s after load.
+    const hooks = await pollUntil(() => storedPageHooks(session, run), (h) => h !== null, 8000);
+    assert.equal(hooks?.login_token, false, JSON.stringify(hooks));
     const popup = await openPopup(session);
     assert.ok((await findingIds(popup)).includes("login-missing"));
     assert.match(await popup.$eval("#findings", (el) => el.textContent), /logged out/);
