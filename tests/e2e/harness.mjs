@@ -155,13 +155,8 @@ export async function recordedEvents(session) {
 }
 
 export async function waitForRecorded(session, predicate, timeout = 5000) {
-  const until = Date.now() + timeout;
-  for (;;) {
-    const events = await recordedEvents(session);
-    const found = events.find(predicate);
-    if (found || Date.now() > until) return { found, events };
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const events = await pollUntil(() => recordedEvents(session), (list) => list.some(predicate), timeout);
+  return { found: events.find(predicate), events };
 }
 
 // The generation requests of one run, from the simulator's log (automatic retries included).
@@ -171,12 +166,7 @@ export async function generations(sim, run) {
 
 // Waits until the run has `count` generation requests (or the timeout passes); returns them.
 export async function waitForGenerations(sim, run, count, timeout) {
-  const until = Date.now() + timeout;
-  for (;;) {
-    const list = await generations(sim, run);
-    if (list.length >= count || Date.now() > until) return list;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return pollUntil(() => generations(sim, run), (list) => list.length >= count, timeout);
 }
 
 // The banner's state as the page can see it.
@@ -190,12 +180,7 @@ export async function banner(page) {
 }
 
 export async function waitForBanner(page, predicate, timeout = 8000) {
-  const until = Date.now() + timeout;
-  for (;;) {
-    const b = await banner(page);
-    if ((b && predicate(b)) || Date.now() > until) return b;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return pollUntil(() => banner(page), (b) => b !== null && predicate(b), timeout);
 }
 
 // Presses one of the banner's buttons the way a user would (a real click).
