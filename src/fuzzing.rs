@@ -11,7 +11,7 @@ use crate::diagnose::conflicts::HookState;
 use crate::diagnose::view::DiagnoseInput;
 use crate::hub::{Hub, HubState};
 use crate::lenient;
-use crate::protocol::{self, CancelReason, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, UiMessage};
+use crate::protocol::{self, CsMessage, EndKind, Envelope, PressFailure, SelectedHeaders, Sender, StandDown, Transport, UiMessage};
 use crate::restore::{self, hub_from_storage};
 use crate::settings::Settings;
 use crate::sse::{Limits, SseItem, SseParser};
@@ -168,9 +168,8 @@ pub fn check_hub(data: &[u8]) {
         hub.handle(message, sender, 0.5);
         // The silence alarm may fire at any time; each dead stream is reported once, never clicked.
         for (_, outcome) in hub.stalled(now).0 {
-            if let Some(crate::protocol::BgMessage::BgVerdict { decision, .. }) = &outcome.reply {
-                assert!(matches!(decision, Some(crate::retry::Decision::Explain { .. })), "a stalled stream is never clicked");
-            }
+            assert!(matches!(outcome.decision, None | Some(crate::retry::Decision::Explain { .. })), "a stalled stream is never clicked");
+            assert!(!matches!(outcome.reply, Some(crate::protocol::BgMessage::BgView { press: Some(_), .. })), "nothing is pressed unasked by a stall");
         }
         assert!(watcher.open_streams() <= 3 * protocol::MAX_STREAMS_PER_TAB);
         let state = hub.state();
@@ -218,11 +217,11 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
             },
             elapsed_ms: Some(f64::from(cursor.byte()) * 40.0),
         },
-        6 => CsMessage::CsRetryDue { manual: cursor.byte() % 4 == 0 },
-        7 => CsMessage::CsRetryFired,
-        8 => CsMessage::CsRetryCancel {
-            reason: cursor.pick(&[CancelReason::Stop, CancelReason::Typed, CancelReason::NoControl, CancelReason::Unconfirmed, CancelReason::Navigated]),
-        },
+        6 if cursor.byte() % 4 == 0 => CsMessage::CsRetryNow,
+        6 => CsMessage::CsTimerDue,
+        7 => CsMessage::CsPageState { conversation: cursor.pick(&["/", "/a/chat/s/1", "/a/chat/s/2"]).into(), hidden: cursor.byte() % 3 == 0 },
+        8 if cursor.byte() % 2 == 0 => CsMessage::CsStandDown { reason: cursor.pick(&[StandDown::Stop, StandDown::Typed]) },
+        8 => CsMessage::CsPressFailed { why: cursor.pick(&[PressFailure::NoControl, PressFailure::NotRendered]) },
         10 => CsMessage::CsPageLoaded,
         11 => CsMessage::CsSiteCrashed,
         9 => {

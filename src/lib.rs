@@ -1,6 +1,7 @@
 //! Unbusy's core: everything the extension decides, as plain Rust testable with `cargo test`.
 //! Only `bindings` knows about JavaScript.
 
+pub mod banner;
 pub mod budget;
 pub mod classify;
 pub mod diagnose;

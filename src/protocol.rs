@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::diagnose::conflicts::HookState;
 use crate::diagnose::cookies::FirstSeen;
 use crate::diagnose::view::{DiagnoseInput, PopupView};
-use crate::retry::{Control, Decision};
 use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
 
@@ -107,15 +106,24 @@ pub enum CsMessage {
     CsDropped {
         count: u32,
     },
-    /// The countdown ended (or the user pressed "Retry now"): may the relay press retry?
-    CsRetryDue {
-        manual: bool,
+    /// Where the page is and whether it is on screen, sent before any other message whenever
+    /// either changed. The path names the conversation (the app changes it in place); the core
+    /// keeps only a hash of it.
+    CsPageState {
+        conversation: String,
+        hidden: bool,
     },
-    /// The relay pressed the page's retry control.
-    CsRetryFired,
-    /// The countdown was abandoned.
-    CsRetryCancel {
-        reason: CancelReason,
+    /// The one timer the core asked for (`BgView::timer_ms`) ran out.
+    CsTimerDue,
+    /// The user pressed the banner's "Retry now".
+    CsRetryNow,
+    /// The user stood Unbusy down (the banner's "Stop", or typing in the message box).
+    CsStandDown {
+        reason: StandDown,
+    },
+    /// The relay could not press the control the core asked for.
+    CsPressFailed {
+        why: PressFailure,
     },
     /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
     CsPageLoaded,
@@ -132,20 +140,25 @@ pub enum CsMessage {
     },
 }
 
+/// What the user did to stop a countdown (page facts; the core decides what they end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CancelReason {
-    /// The user pressed "Stop".
+pub enum StandDown {
+    /// The banner's "Stop".
     Stop,
-    /// The user typed in the message box.
+    /// A trusted input event in the message box.
     Typed,
-    /// The page's retry control could not be found.
+}
+
+/// Why the relay could not press the control (page facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PressFailure {
+    /// The last assistant message holds no such control.
     NoControl,
-    /// The control was pressed but no new generation request followed.
-    Unconfirmed,
-    /// The page moved to another conversation before the click was due: the control on screen
-    /// belongs to another answer.
-    Navigated,
+    /// The message the failure belongs to is no longer the last one in the page (a virtualised
+    /// list scrolled away from it, or it was re-rendered): the control on screen is another answer's.
+    NotRendered,
 }
 
 /// From the extension's own pages (popup, options).
@@ -188,35 +201,80 @@ pub struct Sender {
     pub local_hour: u8,
 }
 
-/// The background's answer to the relay.
+/// The background's answer to the relay (or a message sent to it unasked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BgMessage {
-    BgVerdict {
-        stream: Option<u32>,
-        route: String,
-        verdict: Verdict,
-        label: String,
-        /// The `_locales` message explaining the verdict, and its arguments.
-        message: String,
-        message_args: Vec<String>,
-        /// What Unbusy will do about it (filled in by the hub).
-        decision: Option<Decision>,
-        /// Hidden tabs pause their countdown (a setting).
-        pause_hidden: bool,
+    /// Everything the relay does for this tab: show `banner`, run the one timer (replacing any
+    /// other; none if absent), press `press` now.
+    BgView {
+        banner: BannerView,
+        #[serde(default)]
+        timer_ms: Option<u64>,
+        #[serde(default)]
+        press: Option<PressControl>,
+        /// Remember the last assistant message now: the failure belongs to it, and a press
+        /// happens only while it is still the last one.
+        #[serde(default)]
+        mark_message: bool,
     },
-    /// Press the page's `control` now (automatic attempt `attempt`).
-    BgRetryGo {
-        attempt: u32,
-        control: Control,
-    },
-    BgRetryWait {
-        delay_ms: u64,
-    },
-    BgRetryStop,
-    /// Sent unasked by the background's backstop alarm: "your retry is overdue, ask now".
-    BgRetryPoke,
     BgAck,
+}
+
+/// Which control of the page to press (wire form of `retry::Control`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PressControl {
+    Retry,
+    Continue,
+}
+
+/// The in-page banner, as the core wants it shown. Text is `_locales` keys and arguments only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BannerView {
+    pub visible: bool,
+    /// `idle`, `waiting`, `paused`, `retrying`, `stopped`, `explained` or `ok` (also for tests and styling).
+    pub state: String,
+    /// The verdict's label (`busy:server_busy`), empty when none.
+    pub verdict: String,
+    pub route: String,
+    pub reason: Option<Text>,
+    pub detail: Option<Text>,
+    /// A live countdown: the relay shows `key` with the seconds left first, then `args`.
+    pub countdown: Option<Countdown>,
+    pub notes: Vec<Text>,
+    /// "Retry now" and "Stop".
+    pub buttons: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub key: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Countdown {
+    pub key: String,
+    pub args: Vec<String>,
+    pub remaining_ms: u64,
+    /// Frozen (a hidden tab that waits): the relay shows `remaining_ms` without counting down.
+    pub paused: bool,
+}
+
+/// The toolbar badge for one tab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadgeView {
+    pub text: String,
+    pub color: String,
+}
+
+/// A system notification the background shows (only with the user's permission and setting).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub id: String,
+    pub title: Text,
+    pub message: Text,
 }
 
 /// One line of the recent-events list the popup shows.
