@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod fuzzing;
 pub mod hub;
 pub mod lenient;
+pub mod page_dom;
 pub mod protocol;
 pub mod restore;
 pub mod retry;
@@ -22,3 +23,12 @@ pub mod watch;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+
+/// A banner for tests of the wire format.
+#[cfg(test)]
+pub(crate) fn banner_sample() -> protocol::BannerView {
+    match banner::hidden() {
+        protocol::BgMessage::BgView { banner, .. } => banner,
+        protocol::BgMessage::BgAck => unreachable!(),
+    }
+}
