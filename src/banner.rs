@@ -67,6 +67,7 @@ pub const TEXT_KEYS: &[&str] = &[
     "bannerNotRendered",
     "bannerUnconfirmed",
     "bannerNavigated",
+    "bannerReloaded",
     "bannerPausedHidden",
     "notifyRecoveredTitle",
     "notifyRecovered",

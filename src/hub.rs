@@ -288,14 +288,19 @@ impl Hub {
             CsMessage::CsPageState { conversation, hidden } => self.page_state(sender, &conversation, hidden),
             CsMessage::CsPageLoaded => {
                 // A reload ends the countdown and the old document's streams; only the top frame counts.
-                if sender.frame_id == 0 {
-                    self.watcher.forget_tab(sender.tab_id);
-                    let tab = self.tab(sender.tab_id);
-                    tab.pending = None;
-                    tab.fired_at_ms = None;
-                    tab.conversation = 0;
+                if sender.frame_id != 0 {
+                    return Outcome::ack();
                 }
-                Outcome::ack()
+                self.watcher.forget_tab(sender.tab_id);
+                let tab = self.tab(sender.tab_id);
+                let ended = tab.pending.take().is_some() | tab.fired_at_ms.take().is_some();
+                tab.conversation = 0;
+                // The new document says why nothing more happens for the old one's failure.
+                if ended {
+                    Outcome::view(banner::stopped("bannerReloaded"))
+                } else {
+                    Outcome::ack()
+                }
             }
             CsMessage::CsSiteCrashed => {
                 self.state.site_crash_at_ms = Some(now);
@@ -881,8 +886,10 @@ mod tests {
     fn a_reload_ends_the_countdown() {
         let mut hub = Hub::new(None, Settings::default(), None);
         answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
-        hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        let reloaded = hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        assert_eq!((shown(&reloaded), timer(&reloaded)), (stopped("bannerReloaded"), None));
         assert_eq!(due(&mut hub, 1, 9_000.0).reply, None);
+        assert_eq!(hub.handle(CsMessage::CsPageLoaded, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgAck), "nothing to say the next time");
         assert!(hub.overdue(100_000.0).is_empty());
     }
 
