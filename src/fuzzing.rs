@@ -178,6 +178,7 @@ pub fn check_hub(data: &[u8]) {
         assert!(state.page_hooks.iter().all(|t| t.hooks.markers.len() <= crate::diagnose::conflicts::HOOK_MARKERS.len()));
     }
     let saved = serde_json::to_value(hub.state()).expect("state serialises");
+    assert!(fits_javascript(&saved), "every number of the state is exact in JavaScript (else the bindings cannot hand it over)");
     assert_eq!(serde_json::from_value::<HubState>(saved).ok().as_ref(), Some(hub.state()), "state round-trips");
 }
 
@@ -237,4 +238,15 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         }
         _ => return None,
     })
+}
+
+/// Whether every integer in `value` is one JavaScript holds exactly (|n| ≤ 2^53).
+fn fits_javascript(value: &serde_json::Value) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match value {
+        serde_json::Value::Number(n) => n.as_u64().map_or(true, |u| u <= EXACT) && n.as_i64().map_or(true, |i| i.unsigned_abs() <= EXACT),
+        serde_json::Value::Array(items) => items.iter().all(fits_javascript),
+        serde_json::Value::Object(fields) => fields.values().all(fits_javascript),
+        _ => true,
+    }
 }

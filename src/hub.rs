@@ -293,8 +293,8 @@ impl Hub {
                 }
                 self.watcher.forget_tab(sender.tab_id);
                 let tab = self.tab(sender.tab_id);
+                // The conversation is the new document's already (its page state comes first).
                 let ended = tab.pending.take().is_some() | tab.fired_at_ms.take().is_some();
-                tab.conversation = 0;
                 // The new document says why nothing more happens for the old one's failure.
                 if ended {
                     Outcome::view(banner::stopped("bannerReloaded"))
@@ -649,10 +649,12 @@ impl Hub {
     }
 }
 
-/// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds it.
+/// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
+/// it; 53 bits, so JavaScript stores it as a number exactly; never 0 (unknown).
 fn conversation_hash(path: &str) -> u64 {
     let path: String = path.chars().take(MAX_CONVERSATION_CHARS).collect();
-    path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)).max(1)
+    let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    (hash & ((1 << 53) - 1)).max(1)
 }
 
 /// A decision that never leads to a click: what a JSON route's error gets.
@@ -917,8 +919,9 @@ mod tests {
         answer(&mut fresh, 1, 1, COMPLETION, BUSY, 0.0);
         assert_eq!(page(&mut fresh, 1, "/a/chat/s/one", false, 100.0).reply, Some(BgMessage::BgAck));
         assert_eq!(pressed(&due(&mut fresh, 1, 6_000.0)), Some(PressControl::Retry));
-        // The state keeps a hash, never the path.
+        // The state keeps a hash, never the path, and JavaScript can hold it exactly.
         assert!(!serde_json::to_string(fresh.state()).unwrap().contains("chat/s"));
+        assert!(fresh.state().tabs.iter().all(|t| t.conversation < 1 << 53));
     }
 
     #[test]

@@ -39,4 +39,5 @@ pub const CONTINUE_LOCATORS: &[Locator] = &[
 ];
 
 /// DeepSeek's own crash screen, which blames browser extensions (only looked for while no message is on screen).
-pub const CRASH_SCREEN_TEXTS: &[&str] = &["This page may have crashed due to changes made by certain browser extensions", "页面崩溃可能与浏览器插件对页面内容的修改有关"];
+pub const CRASH_SCREEN_TEXTS: &[&str] =
+    &["This page may have crashed due to changes made by certain browser extensions", "页面崩溃可能与浏览器插件对页面内容的修改有关"];

@@ -456,7 +456,14 @@ mod tests {
             CsMessage::CsStreamOpen { stream: 1, route: "r".into(), transport: Transport::Xhr, status: 200, headers: SelectedHeaders::default() },
             CsMessage::CsStreamBytes { stream: 1, bytes: String::new() },
             CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete },
-            CsMessage::CsJsonResponse { route: "r".into(), transport: Transport::Fetch, status: 200, headers: SelectedHeaders::default(), envelope: Envelope::default(), elapsed_ms: None },
+            CsMessage::CsJsonResponse {
+                route: "r".into(),
+                transport: Transport::Fetch,
+                status: 200,
+                headers: SelectedHeaders::default(),
+                envelope: Envelope::default(),
+                elapsed_ms: None,
+            },
             CsMessage::CsDropped { count: 1 },
             CsMessage::CsPageState { conversation: "/".into(), hidden: false },
             CsMessage::CsTimerDue,
@@ -483,7 +490,9 @@ mod tests {
         for (message, name) in [(view, "bg_view"), (BgMessage::BgAck, "bg_ack")] {
             assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
         }
-        for (message, name) in [(UiMessage::UiGetSettings, "ui_get_settings"), (UiMessage::UiSaveSettings { settings: serde_json::Value::Null }, "ui_save_settings")] {
+        for (message, name) in
+            [(UiMessage::UiGetSettings, "ui_get_settings"), (UiMessage::UiSaveSettings { settings: serde_json::Value::Null }, "ui_save_settings")]
+        {
             assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
             assert!(MESSAGE_TYPES.contains(&name));
         }
