@@ -244,7 +244,7 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
 fn fits_javascript(value: &serde_json::Value) -> bool {
     const EXACT: u64 = 1 << 53;
     match value {
-        serde_json::Value::Number(n) => n.as_u64().map_or(true, |u| u <= EXACT) && n.as_i64().map_or(true, |i| i.unsigned_abs() <= EXACT),
+        serde_json::Value::Number(n) => n.as_u64().is_none_or(|u| u <= EXACT) && n.as_i64().is_none_or(|i| i.unsigned_abs() <= EXACT),
         serde_json::Value::Array(items) => items.iter().all(fits_javascript),
         serde_json::Value::Object(fields) => fields.values().all(fits_javascript),
         _ => true,
