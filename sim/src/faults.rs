@@ -4,7 +4,8 @@
 //!
 //! Body: `answer:BYTES:FRAME` (a generated gen3 answer, mixed CJK/ASCII text, in frames of about
 //! FRAME bytes), `body:empty|garbage|binary|html`, `eol:mixed` (CRLF, LF and CR line ends in turn),
-//! `bom`, `done2` (`data: [DONE]` twice at the end).
+//! `json:BYTES` (a JSON envelope of that size), `pad:BYTES:LINE` (frames of LINE
+//! bytes setting a field the page never shows, after the first frame), `bom`, `done2` (`data: [DONE]` twice at the end).
 //! Head: `status:N`, `type:VALUE|none`, `retry_after:VALUE|past`, `header:NAME:VALUE` (appended,
 //! so it can duplicate a header).
 //! Delivery: `reset` (the connection closes before any byte of the response), `cut:AT` (the first AT
@@ -96,6 +97,12 @@ pub fn plan(fixture: &Fixture, modes: &[&str], frame_delay_ms: u64) -> Result<Pl
                     "html" => HTML_ERROR.as_bytes().to_vec(),
                     other => return Err(format!("unknown body {other:?}")),
                 }
+            }
+            "json" => fixture.body = big_json(num(arg)?),
+            "pad" => {
+                let (total, line) = arg.split_once(':').ok_or("pad:BYTES:LINE")?;
+                let at = fixture.body.windows(2).position(|w| w == b"\n\n").map_or(0, |i| i + 2);
+                fixture.body.splice(at..at, padding(num(total)?, num(line)?.max(1))).for_each(drop);
             }
             "eol" if arg == "mixed" => fixture.body = mixed_line_ends(&fixture.body),
             "bom" => fixture.body.splice(0..0, [0xEF, 0xBB, 0xBF]).for_each(drop),
@@ -226,6 +233,27 @@ fn answer(total: usize, frame: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// `total` bytes of frames setting a field the page never shows, each line about `line` bytes.
+fn padding(total: usize, line: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(total + line);
+    let mut n = 0u32;
+    while out.len() < total {
+        let start = out.len();
+        out.extend_from_slice(b"data: {\"v\":\"");
+        while out.len() - start < line.saturating_sub(40) {
+            n = n.wrapping_add(1);
+            out.push(b'a' + (n % 26) as u8);
+        }
+        out.extend_from_slice(b"\",\"p\":\"response/padding\",\"o\":\"SET\"}\n\n");
+    }
+    out
+}
+
+/// A successful JSON envelope of about `total` bytes.
+fn big_json(total: usize) -> Vec<u8> {
+    format!(r#"{{"code":0,"msg":"","data":{{"biz_code":0,"biz_msg":"","biz_data":{{"pad":"{}"}}}}}}"#, "x".repeat(total)).into_bytes()
+}
+
 /// Every line end rewritten in turn as CRLF, LF, CR (a blank line keeps one kind, so frames stay).
 fn mixed_line_ends(body: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
@@ -325,6 +353,11 @@ mod tests {
         assert_eq!(t.body(), ok().body);
         let k = plan(&ok(), &["keepalive:200:1000"], 20).unwrap();
         assert_eq!(k.chunks.iter().filter(|(_, c)| c == b": \n\n").count(), 5);
+        let padded = plan(&ok(), &["pad:10485760:65536"], 20).unwrap();
+        assert!(padded.body().len() > 10 << 20 && padded.chunks.len() > 150 && padded.chunks.iter().all(|(_, c)| c.len() < 70_000));
+        let line = String::from_utf8(plan(&ok(), &["pad:1048576:1048576"], 20).unwrap().body()).unwrap();
+        assert!(line.lines().any(|l| l.len() >= 1 << 20 && l.ends_with("\"o\":\"SET\"}")));
+        assert!(serde_json::from_slice::<serde_json::Value>(&plan(&ok(), &["json:1000"], 0).unwrap().body()).is_ok());
         let mixed = plan(&ok(), &["eol:mixed", "bom", "done2"], 0).unwrap().body();
         assert!(mixed.starts_with(b"\xEF\xBB\xBFevent: ready\r\n") && mixed.windows(2).any(|w| w == b"}\r") && mixed.ends_with(b"data: [DONE]\n\n"));
         assert!(split("gen3_ok@hang").is_none());
