@@ -240,7 +240,7 @@ fn padding(total: usize, line: usize) -> Vec<u8> {
     while out.len() < total {
         let start = out.len();
         out.extend_from_slice(b"data: {\"v\":\"");
-        while out.len() - start < line.saturating_sub(40) {
+        while out.len() - start < line.saturating_sub(36) {
             n = n.wrapping_add(1);
             out.push(b'a' + (n % 26) as u8);
         }
