@@ -79,6 +79,7 @@ pub fn split(name: &str) -> Option<(&str, Vec<&str>)> {
 
 /// The plan for `fixture` under `modes`; `frame_delay_ms` spaces the frames as the server does.
 pub fn plan(fixture: &Fixture, modes: &[&str], frame_delay_ms: u64) -> Result<Plan, String> {
+    let stream = fixture.is_event_stream();
     let mut fixture = fixture.clone();
     let mut delivery = Vec::new();
     // Body and head first, so that delivery cuts the final bytes whatever the order written.
@@ -99,11 +100,6 @@ pub fn plan(fixture: &Fixture, modes: &[&str], frame_delay_ms: u64) -> Result<Pl
                 }
             }
             "json" => fixture.body = big_json(num(arg)?),
-            "pad" => {
-                let (total, line) = arg.split_once(':').ok_or("pad:BYTES:LINE")?;
-                let at = fixture.body.windows(2).position(|w| w == b"\n\n").map_or(0, |i| i + 2);
-                fixture.body.splice(at..at, padding(num(total)?, num(line)?.max(1))).for_each(drop);
-            }
             "eol" if arg == "mixed" => fixture.body = mixed_line_ends(&fixture.body),
             "bom" => fixture.body.splice(0..0, [0xEF, 0xBB, 0xBF]).for_each(drop),
             "done2" => fixture.body.extend_from_slice(b"data: [DONE]\n\ndata: [DONE]\n\n"),
@@ -114,12 +110,12 @@ pub fn plan(fixture: &Fixture, modes: &[&str], frame_delay_ms: u64) -> Result<Pl
                 let (k, v) = arg.split_once(':').ok_or("header:NAME:VALUE")?;
                 fixture.headers.push((k.to_ascii_lowercase(), v.to_string()));
             }
-            "reset" | "cut" | "end" | "trickle" | "keepalive" => delivery.push((name, arg)),
+            "reset" | "cut" | "end" | "trickle" | "keepalive" | "pad" => delivery.push((name, arg)),
             _ => return Err(format!("unknown fault mode {mode:?}")),
         }
     }
     // Frames as the server cuts them, even when the content type no longer says event stream.
-    let framed = Fixture { headers: vec![("content-type".into(), "text/event-stream".into())], ..fixture.clone() };
+    let framed = Fixture { headers: if stream { vec![("content-type".into(), "text/event-stream".into())] } else { Vec::new() }, ..fixture.clone() };
     let mut chunks: Vec<(u64, Vec<u8>)> = framed.frames().into_iter().enumerate().map(|(i, f)| (if i == 0 { 0 } else { frame_delay_ms }, f)).collect();
     let mut plan = Plan { status: fixture.status, headers: fixture.headers, chunks: Vec::new(), end: End::Clean, reset: false };
     for (name, arg) in delivery {
@@ -143,6 +139,12 @@ pub fn plan(fixture: &Fixture, modes: &[&str], frame_delay_ms: u64) -> Result<Pl
                     trickled.push((ms, body[n..].to_vec()));
                 }
                 chunks = trickled;
+            }
+            // Inserted as frames of their own: megabytes are not scanned for frame ends again.
+            "pad" => {
+                let (total, line) = arg.split_once(':').ok_or("pad:BYTES:LINE")?;
+                let at = chunks.len().min(1);
+                chunks.splice(at..at, padding(num(total)?, num(line)?.max(1)).into_iter().map(|f| (frame_delay_ms, f))).for_each(drop);
             }
             "keepalive" => {
                 let (ms, total) = arg.split_once(':').ok_or("keepalive:MS:TOTAL")?;
@@ -234,19 +236,20 @@ fn answer(total: usize, frame: usize) -> Vec<u8> {
 }
 
 /// `total` bytes of frames setting a field the page never shows, each line about `line` bytes.
-fn padding(total: usize, line: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(total + line);
-    let mut n = 0u32;
-    while out.len() < total {
-        let start = out.len();
-        out.extend_from_slice(b"data: {\"v\":\"");
-        while out.len() - start < line.saturating_sub(36) {
-            n = n.wrapping_add(1);
-            out.push(b'a' + (n % 26) as u8);
-        }
-        out.extend_from_slice(b"\",\"p\":\"response/padding\",\"o\":\"SET\"}\n\n");
+fn padding(total: usize, line: usize) -> Vec<Vec<u8>> {
+    const HEAD: &[u8] = b"data: {\"v\":\"";
+    const TAIL: &[u8] = b"\",\"p\":\"response/padding\",\"o\":\"SET\"}";
+    let alphabet: Vec<u8> = (b'a'..=b'z').cycle().take(line + 26).collect();
+    let mut frames = Vec::new();
+    let mut written = 0;
+    while written < total {
+        let fill = line.saturating_sub(HEAD.len() + TAIL.len()).max(1);
+        let offset = frames.len() % 26;
+        let frame = [HEAD, &alphabet[offset..offset + fill], TAIL, b"\n\n"].concat();
+        written += frame.len();
+        frames.push(frame);
     }
-    out
+    frames
 }
 
 /// A successful JSON envelope of about `total` bytes.
