@@ -118,7 +118,10 @@ const FAULTS = [
 async function loadAndSend(session, run, fault, side) {
   const opened = await openChat(session, { run, scenario: fault.spec ?? "ok", users: fault.users });
   await sendMessage(opened.page);
-  await settled(opened.page, fault.settle ?? 30000).catch((e) => { throw new Error(`${side}: ${e.message}`); });
+  await settled(opened.page, fault.settle ?? 30000).catch(async (e) => {
+    const seen = await opened.page.evaluate(() => [...document.querySelectorAll(".msg")].map((m) => `${m.dataset.state}: ${m.textContent.length} chars`)).catch(() => "?");
+    throw new Error(`${side}: ${e.message}; answers ${JSON.stringify(seen)}; errors ${JSON.stringify(opened.errors)}`);
+  });
   return { ...opened, atSettle: [...opened.errors] };
 }
 
@@ -234,5 +237,78 @@ for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromiu
       await Promise.all([worker(), worker()]);
       assert.deepEqual(failures, []);
     });
+
+    test("the page reloaded during a countdown: no click for the old document; the reloaded page works", () => withBrowser(launch, {}, async ({ sim, session }) => {
+      const problems = watchWorker(session);
+      const run = newRun("reload");
+      const { page, errors } = await openChat(session, { run, scenario: "gen3_busy_server,gen3_ok" });
+      await sendMessage(page);
+      await waitForBanner(page, (b) => b.state === "waiting");
+      await page.reload({ waitUntil: "load" });
+      await sendMessage(page, "Again");
+      await settled(page, 15000);
+      assert.equal((await rendered(page)).answerStart, "Hello! How can I help you today?");
+      const [failed] = await generations(sim, run);
+      await sleep(Math.max(0, failed.at_ms + 6000 + SLACK_MS - Date.now())); // past any first busy delay
+      assert.deepEqual((await generations(sim, run)).map((e) => e.path), ["/api/v0/chat/completion", "/api/v0/chat/completion"], "only the two sent by hand");
+      assert.deepEqual(errors, []);
+      assert.deepEqual(problems, []);
+    }));
+
+    test("the tab closed while a retry streams: nothing more for it, and the next tab's retry is on time", () => withBrowser(launch, {}, async ({ sim, session }) => {
+      const problems = watchWorker(session);
+      const run = newRun("closed");
+      // The retry's answer trickles for about 6 s: the tab goes in the middle of it.
+      const { page } = await openChat(session, { run, scenario: "gen3_busy_server,gen3_ok@trickle:40:150" });
+      await sendMessage(page);
+      const list = await waitForGenerations(sim, run, 2, 6000 + SLACK_MS + 2000);
+      assert.equal(list.length, 2, "the retry was pressed");
+      await sleep(1000);
+      await page.close();
+      const next = newRun("after-close");
+      const other = await openChat(session, { run: next, scenario: "busy_once_then_ok" });
+      await sendMessage(other.page);
+      const retried = await waitForGenerations(sim, next, 2, 6000 + SLACK_MS + 2000);
+      assert.equal(retried.length, 2, "the next tab is retried");
+      const gap = retried[1].at_ms - retried[0].at_ms;
+      assert.ok(gap >= FLOOR_MS && gap <= 6000 + SLACK_MS, `gap ${gap} ms`);
+      await other.page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000 });
+      assert.equal((await generations(sim, run)).length, 2, "nothing more for the closed tab");
+      assert.deepEqual(other.errors, []);
+      assert.deepEqual(problems, []);
+    }));
+
+    // Chromium's worker is stopped through the DevTools protocol, as retry.test.mjs does. Firefox
+    // runs the background as an event page, and neither WebDriver BiDi nor puppeteer can stop it.
+    test("the service worker stopped in the middle of a stream: the page is unaffected and retries stay within the policy", { skip: browserName === "Firefox" && "Firefox: no way to stop its background page from automation" }, () => withBrowser(launch, { attachWorker: false }, async ({ sim, session }) => {
+      const run = newRun("sw-stop");
+      const spec = "gen3_busy_server@trickle:40:150,gen3_ok";
+      const { page, errors } = await openChat(session, { run, scenario: spec });
+      const cdp = await page.createCDPSession();
+      const versions = [];
+      cdp.on("ServiceWorker.workerVersionUpdated", (event) => versions.push(...event.versions.filter((v) => v.scriptURL.endsWith("/background.js"))));
+      await cdp.send("ServiceWorker.enable");
+      await sendMessage(page);
+      await sleep(2000); // some of the stream has gone through the worker
+      assert.equal(versions.at(-1)?.runningStatus, "running");
+      const since = versions.length;
+      await cdp.send("ServiceWorker.stopWorker", { versionId: versions.at(-1).versionId });
+      await sleep(500);
+      // The stream's next bytes start it again at once: seeing it stopped once is the proof.
+      assert.ok(versions.slice(since).some((v) => v.runningStatus === "stopped"), `the service worker was stopped: ${versions.slice(since).map((v) => v.runningStatus)}`);
+      await settled(page, 15000);
+      const view = await rendered(page);
+      assert.equal(view.state, "error");
+      assert.equal(view.error, "Server busy, please try again later.");
+      const shown = await waitForBanner(page, (b) => !!b.verdict && b.state !== "retrying", 8000);
+      await sleep(6000 + SLACK_MS);
+      const list = await generations(sim, run);
+      checkPolicy(shown?.verdict, list);
+      assert.ok(list.filter((e) => AUTOMATIC.includes(e.path)).length <= 1, "one retry at most in this time");
+      assert.deepEqual(errors, []);
+      const report = await popupReport(session);
+      assert.match(report, /core restarted after a fault: 0 time/, report);
+      console.log(`service worker stopped mid-stream: banner ${JSON.stringify(shown)}, requests ${list.map((e) => e.path).join(" ")}`);
+    }));
   });
 }
