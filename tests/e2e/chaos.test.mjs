@@ -66,9 +66,9 @@ function watchWorker(session) {
 }
 
 // Chromium: the diagnostic report of the popup, read through its own "Copy report" button.
-async function popupReport(session) {
+async function popupReport(session, extensionId = session.extensionId) {
   const popup = await session.browser.newPage();
-  await popup.goto(`chrome-extension://${session.extensionId}/popup.html`, { waitUntil: "load" });
+  await popup.goto(`chrome-extension://${extensionId}/popup.html`, { waitUntil: "load" });
   await popup.waitForFunction(() => document.querySelectorAll("#fixes li, #more-fixes li").length > 0, { timeout: 10000 });
   await popup.evaluate(() => { navigator.clipboard.writeText = async (text) => { window.copiedReport = text; }; });
   await popup.click("#copy-report");
@@ -125,6 +125,8 @@ async function loadAndSend(session, run, fault, side) {
   return { ...opened, atSettle: [...opened.errors] };
 }
 
+// Both browsers at once: the file's time budget is 6 minutes.
+describe("chaos", { concurrency: 2 }, () => {
 for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromium, { extension: false }], ["Firefox", launchFirefox, { extension: "later" }]]) {
   describe(`chaos in ${browserName}`, () => {
     const ctx = {};
@@ -306,9 +308,33 @@ for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromiu
       checkPolicy(shown?.verdict, list);
       assert.ok(list.filter((e) => AUTOMATIC.includes(e.path)).length <= 1, "one retry at most in this time");
       assert.deepEqual(errors, []);
-      const report = await popupReport(session);
+      const report = await popupReport(session, new URL(versions.at(-1).scriptURL).host);
       assert.match(report, /core restarted after a fault: 0 time/, report);
       console.log(`service worker stopped mid-stream: banner ${JSON.stringify(shown)}, requests ${list.map((e) => e.path).join(" ")}`);
     }));
+
+    // What should happen: the busy answer is still judged and retried once, on time. It is not: the
+    // restarted worker's watcher has no record of the stream, so its later bytes and its end are
+    // ignored (src/watch.rs `CsStreamBytes`/`CsStreamEnd` on an unknown key return nothing), and
+    // the open stream is not in the state the hub persists (src/hub.rs), nor does the relay open it again.
+    test("the service worker stopped in the middle of a busy stream: the busy answer is still retried once, on time", {
+      skip: browserName === "Firefox" ? "Firefox: no way to stop its background page from automation" : "bug: a stream open when the worker stops is never judged (src/watch.rs, src/hub.rs, extension/relay.js)",
+    }, () => withBrowser(launch, { attachWorker: false }, async ({ sim, session }) => {
+      const run = newRun("sw-stop-busy");
+      const { page } = await openChat(session, { run, scenario: "gen3_busy_server@trickle:40:150,gen3_ok" });
+      const cdp = await page.createCDPSession();
+      const versions = [];
+      cdp.on("ServiceWorker.workerVersionUpdated", (event) => versions.push(...event.versions.filter((v) => v.scriptURL.endsWith("/background.js"))));
+      await cdp.send("ServiceWorker.enable");
+      await sendMessage(page);
+      await sleep(2000);
+      await cdp.send("ServiceWorker.stopWorker", { versionId: versions.at(-1).versionId });
+      const shown = await waitForBanner(page, (b) => b.state === "waiting", 12000);
+      assert.equal(shown?.verdict, "busy:server_busy", JSON.stringify(shown));
+      const list = await waitForGenerations(sim, run, 2, 6000 + SLACK_MS + 2000);
+      assert.equal(list.length, 2, "one retry");
+      assert.ok(list[1].at_ms - list[0].at_ms >= FLOOR_MS);
+    }));
   });
 }
+});
