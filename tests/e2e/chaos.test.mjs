@@ -32,10 +32,14 @@ function rendered(page) {
   });
 }
 
+// Polled on a timer: a tab in the background gets no animation frames, puppeteer's default.
 const settled = (page, timeout) => page.waitForFunction(() => {
   const last = [...document.querySelectorAll(".msg")].at(-1);
   return last && last.dataset.state !== "streaming";
-}, { timeout });
+}, { timeout, polling: 200 });
+
+// Firefox over BiDi now and then loses a tab being created while others load: one more try.
+const newPage = (session) => session.browser.newPage().catch(() => sleep(500).then(() => session.browser.newPage()));
 
 // The page's own errors, run ids taken out; network failures are the page's, not Unbusy's, and show in the baseline too.
 const normalised = (errors, run) => errors.map((e) => e.split(run).join("RUN")).sort();
@@ -69,10 +73,10 @@ function watchWorker(session) {
 async function popupReport(session, extensionId = session.extensionId) {
   const popup = await session.browser.newPage();
   await popup.goto(`chrome-extension://${extensionId}/popup.html`, { waitUntil: "load" });
-  await popup.waitForFunction(() => document.querySelectorAll("#fixes li, #more-fixes li").length > 0, { timeout: 10000 });
+  await popup.waitForFunction(() => document.querySelectorAll("#fixes li, #more-fixes li").length > 0, { timeout: 10000, polling: 200 });
   await popup.evaluate(() => { navigator.clipboard.writeText = async (text) => { window.copiedReport = text; }; });
   await popup.click("#copy-report");
-  const report = await popup.waitForFunction(() => window.copiedReport, { timeout: 5000 }).then((h) => h.jsonValue());
+  const report = await popup.waitForFunction(() => window.copiedReport, { timeout: 5000, polling: 200 }).then((h) => h.jsonValue());
   await popup.close();
   return report;
 }
@@ -116,7 +120,7 @@ const FAULTS = [
 // Loads, sends, waits for the answer to settle; `atSettle`: the page's errors up to then (an
 // automatic retry later adds the page's own network errors of its new request).
 async function loadAndSend(session, run, fault, side) {
-  const opened = await openChat(session, { run, scenario: fault.spec ?? "ok", users: fault.users });
+  const opened = await openChat(session, { run, scenario: fault.spec ?? "ok", users: fault.users, page: await newPage(session) });
   await sendMessage(opened.page);
   await settled(opened.page, fault.settle ?? 30000).catch(async (e) => {
     const seen = await opened.page.evaluate(() => [...document.querySelectorAll(".msg")].map((m) => `${m.dataset.state}: ${m.textContent.length} chars`)).catch(() => "?");
@@ -182,9 +186,11 @@ for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromiu
           const list = await generations(ctx.sim, r.run);
           if (!r.fault.browserResends) assert.equal(list.filter((e) => !AUTOMATIC.includes(e.path)).length, (await generations(ctx.sim, r.baseRun)).length, "the page's own requests as without Unbusy");
           checkPolicy(now?.verdict, list);
+          console.log(`${browserName}: ${r.fault.name}: ${now?.verdict ?? "no banner"}${now ? ` (${now.state})` : ""}; requests ${list.map((e) => e.path.split("/").pop()).join(" ")}`);
           if (r.heapBefore !== null) {
             // Far less than the body: the worker keeps verdicts, not bytes.
             assert.ok(r.heapAfter - r.heapBefore < 8 << 20, `worker heap grew ${r.heapAfter - r.heapBefore} bytes over a 10 MB body`);
+            console.log(`${browserName}: worker heap ${r.heapBefore} -> ${r.heapAfter} bytes over the 10 MB stream`);
           }
         };
         await check().catch((e) => failures.push(`${r.fault.name} [${r.fault.spec ?? r.fault.users}]: ${e.message}`));
@@ -228,7 +234,7 @@ for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromiu
           assert.equal(list.length, 2, "one retry");
           const gap = list[1].at_ms - list[0].at_ms;
           assert.ok(gap >= h.retryGap[0] && gap <= h.retryGap[1], `gap ${gap} ms`);
-          await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000 });
+          await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000, polling: 200 });
         }
         assert.deepEqual(errors.filter((e) => !/^Failed to load resource: the server responded with a status of (503|429)/.test(e)), []);
         assert.deepEqual(problems, []);
@@ -274,7 +280,7 @@ for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromiu
       assert.equal(retried.length, 2, "the next tab is retried");
       const gap = retried[1].at_ms - retried[0].at_ms;
       assert.ok(gap >= FLOOR_MS && gap <= 6000 + SLACK_MS, `gap ${gap} ms`);
-      await other.page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000 });
+      await other.page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000, polling: 200 });
       assert.equal((await generations(sim, run)).length, 2, "nothing more for the closed tab");
       assert.deepEqual(other.errors, []);
       assert.deepEqual(problems, []);
