@@ -17,8 +17,9 @@ const MAX_HINT_MS = 300000;
 const SLACK_MS = 2500;
 const AUTOMATIC = ["/api/v0/chat/regenerate", "/api/v0/chat/continue"];
 
-// Labels whose decision is never a click (README "Verdicts and reactions").
-const NEVER_RETRIED = /^(ok|unknown|auth_expired|pow_rejected|content_filtered|too_long|context_full|message_limit|unsupported_client|muted|stalled|challenge:.*|server_message|http_error:(4\d\d|[1-3]\d\d))$/;
+// Labels whose decision is never a click (README "Verdicts and reactions"; src/signatures.rs: only
+// 502/503/504 are overload and 429 throttling among HTTP errors).
+const NEVER_RETRIED = /^(ok|unknown|auth_expired|pow_rejected|content_filtered|too_long|context_full|message_limit|unsupported_client|muted|stalled|challenge:.*|server_message|http_error:(?!429$|50[234]$)\d+)$/;
 
 // What the page shows of its last answer; long answers are compared by length, ends and a hash.
 function rendered(page) {
