@@ -30,7 +30,7 @@ fn blank(state: &str) -> BannerView {
 }
 
 fn view(banner: BannerView, timer_ms: Option<u64>) -> BgMessage {
-    BgMessage::BgView { banner, timer_ms, press: None, mark_message: false }
+    BgMessage::BgView { banner: Box::new(banner), timer_ms, press: None, mark_message: false }
 }
 
 pub fn suggestion_key(suggestion: Suggestion) -> &'static str {
@@ -91,14 +91,14 @@ pub fn for_decision(verdict: &Verdict, route: &str, decision: &Decision, first_p
             banner.countdown = Some(retry_countdown(*control, *attempt, *max_attempts, *delay_ms as f64));
             banner.notes = waiting_notes(*suggestion, first_press);
             banner.buttons = true;
-            BgMessage::BgView { banner, timer_ms: Some(*delay_ms), press: None, mark_message: true }
+            BgMessage::BgView { banner: Box::new(banner), timer_ms: Some(*delay_ms), press: None, mark_message: true }
         }
         Decision::AwaitResume { grace_ms } => {
             let mut banner = with_verdict("waiting");
             banner.countdown = Some(Countdown { key: "bannerAwaitResume".into(), args: Vec::new(), remaining_ms: *grace_ms, paused: false });
             banner.notes = waiting_notes(None, first_press);
             banner.buttons = true;
-            BgMessage::BgView { banner, timer_ms: Some(*grace_ms), press: None, mark_message: true }
+            BgMessage::BgView { banner: Box::new(banner), timer_ms: Some(*grace_ms), press: None, mark_message: true }
         }
         Decision::Stop { reason, suggestion } => {
             let mut banner = with_verdict("stopped");
@@ -167,7 +167,7 @@ pub fn press(control: Control, window_ms: u64) -> BgMessage {
         Control::Continue => ("bannerContinuing", PressControl::Continue),
     };
     let banner = BannerView { detail: Some(key(detail)), ..blank("retrying") };
-    BgMessage::BgView { banner, timer_ms: Some(window_ms), press: Some(press), mark_message: false }
+    BgMessage::BgView { banner: Box::new(banner), timer_ms: Some(window_ms), press: Some(press), mark_message: false }
 }
 
 /// The press is under way: still waiting for the request (`timer_ms` left), or it arrived (`None`).

@@ -28,7 +28,7 @@ mod bindings;
 #[cfg(test)]
 pub(crate) fn banner_sample() -> protocol::BannerView {
     match banner::hidden() {
-        protocol::BgMessage::BgView { banner, .. } => banner,
+        protocol::BgMessage::BgView { banner, .. } => *banner,
         protocol::BgMessage::BgAck => unreachable!(),
     }
 }

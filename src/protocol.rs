@@ -240,7 +240,7 @@ pub enum BgMessage {
     /// Everything the relay does for this tab: show `banner`, run the one timer (replacing any
     /// other; none if absent), press `press` now.
     BgView {
-        banner: BannerView,
+        banner: Box<BannerView>,
         #[serde(default)]
         timer_ms: Option<u64>,
         #[serde(default)]
@@ -486,7 +486,7 @@ mod tests {
         }
         let cs_types = MESSAGE_TYPES.iter().filter(|t| t.starts_with("cs_")).count();
         assert_eq!(cs_types, samples.len(), "one sample per relay message");
-        let view = BgMessage::BgView { banner: crate::banner_sample(), timer_ms: None, press: None, mark_message: false };
+        let view = BgMessage::BgView { banner: Box::new(crate::banner_sample()), timer_ms: None, press: None, mark_message: false };
         for (message, name) in [(view, "bg_view"), (BgMessage::BgAck, "bg_ack")] {
             assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
         }

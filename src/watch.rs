@@ -261,6 +261,11 @@ impl Watcher {
             }
             CsMessage::CsDropped { count } => {
                 self.drops.by_relay = self.drops.by_relay.saturating_add(count);
+                // The relay does not say what it dropped; most often a chunk over its size limit. A
+                // stream of this frame still undecided may be missing bytes: a spliced stream could
+                // read as anything (a complete answer as dropped, then regenerated), so it is
+                // forgotten unjudged, as over the byte rate.
+                self.streams.retain(|(tab, frame, _), s| s.reported || !(*tab == sender.tab_id && *frame == sender.frame_id));
                 Outcome::default()
             }
             // Retry messages belong to the hub.
@@ -415,6 +420,26 @@ mod tests {
         let end = w.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, sender());
         assert_eq!(end.found, None, "each stream is judged once");
         assert_eq!(w.open_streams(), 0);
+    }
+
+    #[test]
+    fn a_stream_that_lost_a_chunk_in_the_relay_is_not_judged() {
+        let mut w = Watcher::new();
+        w.handle(open(1), sender());
+        w.handle(CsMessage::CsStreamBytes { stream: 1, bytes: "data: {\"v\":\"Hel".into() }, sender());
+        // The relay dropped the chunk with the finish frame, then the page's stream ended.
+        w.handle(CsMessage::CsDropped { count: 1 }, sender());
+        let end = w.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, sender());
+        assert_eq!((end.found, end.record), (None, None), "no verdict, so no regeneration of an answer that may be whole");
+        assert_eq!(w.drops().by_relay, 1);
+        // Another tab's stream and a stream already judged are untouched.
+        let other = Sender { tab_id: 4, ..sender() };
+        w.handle(open(2), other);
+        w.handle(open(3), sender());
+        let busy = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
+        w.handle(CsMessage::CsStreamBytes { stream: 3, bytes: busy.into() }, sender());
+        w.handle(CsMessage::CsDropped { count: 1 }, sender());
+        assert_eq!(w.open_streams(), 2);
     }
 
     #[test]
