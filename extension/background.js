@@ -1,21 +1,16 @@
 // Unbusy's background (Chromium: module service worker; Firefox: module background script).
 // It only connects the browser to the Rust core: every decision is made in `Core`.
+import "./generated/protocol.js";
 import init, { Core, reinitCore } from "./core/unbusy.js";
 
 const api = globalThis.browser || globalThis.chrome;
-const CHAT_PAGES = "https://chat.deepseek.com/*";
-const RECENT_EVENTS_KEY = "recentEvents";
-const RECENT_EVENTS_LIMIT = 50;
-const STATE_KEY = "hubState";
-const HISTORY_KEY = "busyHistory";
-const SETTINGS_KEY = "settings";
-const FAULTS_KEY = "coreFaults";
+const P = globalThis.UnbusyProtocol;
+const { hubState: STATE_KEY, busyHistory: HISTORY_KEY, settings: SETTINGS_KEY, coreFaults: FAULTS_KEY, recentEvents: RECENT_EVENTS_KEY } = P.storage;
 const BACKSTOP_ALARM = "retry-backstop";
 const SILENCE_ALARM = "stream-silence";
 // A core that traps is replaced at most this often; past that it stays down until the window moves.
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 10 * 60 * 1000;
-const BADGES = { waiting: ["…", "#b45309"], recovered: ["✓", "#047857"], problem: ["!", "#b91c1c"] };
 
 // Listeners are registered synchronously below; the core is awaited inside them. Its state lives
 // in session storage, so a stopped and restarted background picks up where it was.
@@ -88,28 +83,21 @@ function write(task) {
 function record(event) {
   return write(async () => {
     const stored = await api.storage.session.get(RECENT_EVENTS_KEY);
-    const events = [event, ...(stored[RECENT_EVENTS_KEY] || [])].slice(0, RECENT_EVENTS_LIMIT);
+    const events = [event, ...(stored[RECENT_EVENTS_KEY] || [])].slice(0, P.caps.recentEvents);
     await api.storage.session.set({ [RECENT_EVENTS_KEY]: events });
   });
 }
 
-function setBadge(tabId, kind) {
-  const [text, color] = BADGES[kind] || ["", "#000"];
-  api.action.setBadgeText({ tabId, text }).catch(() => {});
-  if (text) api.action.setBadgeBackgroundColor({ tabId, color }).catch(() => {});
+function setBadge(tabId, badge) {
+  api.action.setBadgeText({ tabId, text: badge.text }).catch(() => {});
+  if (badge.text) api.action.setBadgeBackgroundColor({ tabId, color: badge.color }).catch(() => {});
 }
 
-async function announceRecovery(recovered) {
-  setBadge(recovered.tab_id, "recovered");
-  const settings = await callCore((c) => c.settings());
-  const permitted = api.notifications && settings && settings.notify;
-  if (!permitted) return;
-  api.notifications.create(`recovered-${recovered.tab_id}`, {
-    type: "basic",
-    iconUrl: api.runtime.getURL("icons/icon-128.png"),
-    title: api.i18n.getMessage("notifyRecoveredTitle"),
-    message: api.i18n.getMessage("notifyRecovered", [String(recovered.attempts), String(Math.round(recovered.waited_ms / 1000))]),
-  }).catch(() => {});
+// The core asks for a notification only if the user turned them on; the permission may be gone since.
+function notify(notice) {
+  const say = (text) => api.i18n.getMessage(text.key, text.args);
+  if (!api.notifications) return;
+  api.notifications.create(notice.id, { type: "basic", iconUrl: api.runtime.getURL("icons/icon-128.png"), title: say(notice.title), message: say(notice.message) }).catch(() => {});
 }
 
 // Stores what the core holds now (nothing if it faulted meanwhile: the last good copy stays).
@@ -126,11 +114,15 @@ async function applyOutcome(outcome, tabId) {
   if (outcome.history_changed) persist(api.storage.local, HISTORY_KEY, (c) => c.history());
   if (outcome.alarm_at_ms) api.alarms.create(BACKSTOP_ALARM, { when: outcome.alarm_at_ms });
   if (outcome.silence_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: outcome.silence_check_at_ms });
-  if (outcome.recovered) announceRecovery(outcome.recovered);
-  const reply = outcome.reply;
-  if (reply && reply.type === "bg_verdict") {
-    const action = reply.decision && reply.decision.action;
-    setBadge(tabId, reply.verdict.kind === "ok" ? (outcome.recovered ? "recovered" : "") : action === "retry" || action === "await_resume" ? "waiting" : "problem");
+  if (outcome.badge) setBadge(tabId, outcome.badge);
+  if (outcome.notice) notify(outcome.notice);
+}
+
+// What the core found without a message from the tab (alarms): applied, and its view sent to the tab.
+async function deliver(found) {
+  for (const { tab_id: tabId, outcome } of found || []) {
+    await applyOutcome(outcome, tabId);
+    if (outcome.reply) api.tabs.sendMessage(tabId, outcome.reply).catch(() => {});
   }
 }
 
@@ -158,22 +150,14 @@ api.storage.onChanged.addListener((changes, area) => {
   if (area === "sync" && changes[SETTINGS_KEY]) callCore((c) => c.applyStoredSettings(changes[SETTINGS_KEY].newValue));
 });
 
-// Backstop for a countdown whose page timer did not fire: poke the tabs whose retry is overdue.
 api.alarms.onAlarm.addListener((alarm) => {
-  if (alarm.name === BACKSTOP_ALARM) {
-    callCore((c) => c.overdueTabs(Date.now())).then((tabs) => {
-      for (const tabId of tabs || []) api.tabs.sendMessage(tabId, { type: "bg_retry_poke" }).catch(() => {});
-    });
-  }
+  // Backstop for a timer the page did not run (a throttled hidden tab): the core acts for it.
+  if (alarm.name === BACKSTOP_ALARM) callCore((c) => c.overdue(Date.now())).then(deliver);
   // Streams that went silent past the server's heartbeat limit: the core names them dead.
   if (alarm.name === SILENCE_ALARM) {
-    callCore((c) => c.stalled(Date.now())).then(async (result) => {
-      if (!result) return;
-      if (result.next_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: result.next_check_at_ms });
-      for (const { tab_id: tabId, outcome } of result.found) {
-        await applyOutcome(outcome, tabId);
-        if (outcome.reply) api.tabs.sendMessage(tabId, outcome.reply).catch(() => {});
-      }
+    callCore((c) => c.stalled(Date.now())).then((result) => {
+      if (result && result.next_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: result.next_check_at_ms });
+      return deliver(result && result.found);
     });
   }
 });
@@ -187,11 +171,12 @@ api.tabs.onRemoved.addListener((tabId) => {
 // Firefox injects manifest content scripts into open tabs itself.
 api.runtime.onInstalled.addListener(async () => {
   if (api.runtime.getURL("").startsWith("moz-extension:")) return;
-  const tabs = await api.tabs.query({ url: CHAT_PAGES });
+  const tabs = await api.tabs.query({ url: api.runtime.getManifest().content_scripts[0].matches });
   for (const tab of tabs) {
     const target = { tabId: tab.id, allFrames: false };
-    api.scripting.executeScript({ target, files: ["hook.js"], world: "MAIN" })
-      .then(() => api.scripting.executeScript({ target, files: ["relay.js"] }))
+    const [hook, relay] = api.runtime.getManifest().content_scripts;
+    api.scripting.executeScript({ target, files: hook.js, world: "MAIN" })
+      .then(() => api.scripting.executeScript({ target, files: relay.js }))
       .catch(() => {});
   }
 });

@@ -34,7 +34,7 @@ async function save() {
     const granted = await api.permissions.request({ permissions: ["notifications"] }).catch(() => false);
     if (!granted) { settings.notify = false; form.notify.checked = false; result.textContent = api.i18n.getMessage("optPermissionDenied"); }
   }
-  const reply = await api.runtime.sendMessage({ type: "ui_save_settings", settings });
+  const reply = await api.runtime.sendMessage({ type: globalThis.UnbusyProtocol.types.uiSaveSettings, settings });
   if (!reply) return;
   if (reply.saved) {
     if (!settings.notify || result.textContent === "") result.textContent = api.i18n.getMessage("optSaved");
@@ -46,4 +46,4 @@ async function save() {
 
 form.addEventListener("change", () => { result.textContent = ""; save(); });
 form.addEventListener("submit", (event) => event.preventDefault());
-api.runtime.sendMessage({ type: "ui_get_settings" }).then((reply) => reply && fill(reply.settings));
+api.runtime.sendMessage({ type: globalThis.UnbusyProtocol.types.uiGetSettings }).then((reply) => reply && fill(reply.settings));

@@ -35,17 +35,29 @@ fn set(target: &js_sys::Object, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(target, &key.into(), value);
 }
 
-/// `{reply, record, persist, recovered, alarm_at_ms, history_changed, silence_check_at_ms}`.
+/// `{reply, record, persist, badge, notice, alarm_at_ms, history_changed, silence_check_at_ms}`.
 fn outcome_to_js(outcome: &Outcome) -> JsValue {
     let result = js_sys::Object::new();
     set(&result, "reply", &to_js(&outcome.reply));
     set(&result, "record", &to_js(&outcome.record));
     set(&result, "persist", &outcome.persist.into());
-    set(&result, "recovered", &to_js(&outcome.recovered));
+    set(&result, "badge", &to_js(&outcome.badge));
+    set(&result, "notice", &to_js(&outcome.notice));
     set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
     set(&result, "history_changed", &outcome.history_changed.into());
     set(&result, "silence_check_at_ms", &to_js(&outcome.silence_check_at_ms));
     result.into()
+}
+
+fn tab_outcomes(list: Vec<(i32, Outcome)>) -> JsValue {
+    let array = js_sys::Array::new();
+    for (tab_id, outcome) in list {
+        let item = js_sys::Object::new();
+        set(&item, "tab_id", &tab_id.into());
+        set(&item, "outcome", &outcome_to_js(&outcome));
+        array.push(&item);
+    }
+    array.into()
 }
 
 /// The background's core. One instance lives as long as the background does; its state is
@@ -64,7 +76,7 @@ impl Core {
         Core { hub: restore::hub_from_storage(&stored(state), &stored(settings), &stored(history), js_sys::Date::now()) }
     }
 
-    /// Handles one relay message. Returns `{reply, record, persist, recovered, alarm_at_ms}`;
+    /// Handles one relay message. Returns the outcome (`outcome_to_js`);
     /// malformed input gives `{reply: null}` and is counted.
     pub fn handle(&mut self, message: JsValue, sender: JsValue) -> JsValue {
         let outcome = if oversized_chunk(&message) {
@@ -82,17 +94,15 @@ impl Core {
     /// stream found dead (the background sends its reply to that tab unasked), and when to check next.
     pub fn stalled(&mut self, now_ms: f64) -> JsValue {
         let (found, next) = self.hub.stalled(now_ms);
-        let list = js_sys::Array::new();
-        for (tab_id, outcome) in found {
-            let item = js_sys::Object::new();
-            set(&item, "tab_id", &tab_id.into());
-            set(&item, "outcome", &outcome_to_js(&outcome));
-            list.push(&item);
-        }
         let result = js_sys::Object::new();
-        set(&result, "found", &list);
+        set(&result, "found", &tab_outcomes(found));
         set(&result, "next_check_at_ms", &to_js(&next));
         result.into()
+    }
+
+    /// The backstop alarm fired: `[{tab_id, outcome}]` for the tabs whose timer is overdue.
+    pub fn overdue(&mut self, now_ms: f64) -> JsValue {
+        tab_outcomes(self.hub.overdue(now_ms))
     }
 
     /// Handles a message from the popup or options page; `null` if malformed.
@@ -120,11 +130,6 @@ impl Core {
     #[wasm_bindgen(js_name = applyStoredSettings)]
     pub fn apply_stored_settings(&mut self, settings: JsValue) {
         self.hub.set_settings(Settings::from_stored_value(&stored(settings)));
-    }
-
-    #[wasm_bindgen(js_name = overdueTabs)]
-    pub fn overdue_tabs(&self, now_ms: f64) -> Vec<i32> {
-        self.hub.overdue_tabs(now_ms)
     }
 
     #[wasm_bindgen(js_name = forgetTab)]

@@ -11,7 +11,7 @@ use crate::diagnose::conflicts::HookState;
 use crate::diagnose::view::DiagnoseInput;
 use crate::hub::{Hub, HubState};
 use crate::lenient;
-use crate::protocol::{self, CancelReason, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, UiMessage};
+use crate::protocol::{self, CsMessage, EndKind, Envelope, PressFailure, SelectedHeaders, Sender, StandDown, Transport, UiMessage};
 use crate::restore::{self, hub_from_storage};
 use crate::settings::Settings;
 use crate::sse::{Limits, SseItem, SseParser};
@@ -168,9 +168,8 @@ pub fn check_hub(data: &[u8]) {
         hub.handle(message, sender, 0.5);
         // The silence alarm may fire at any time; each dead stream is reported once, never clicked.
         for (_, outcome) in hub.stalled(now).0 {
-            if let Some(crate::protocol::BgMessage::BgVerdict { decision, .. }) = &outcome.reply {
-                assert!(matches!(decision, Some(crate::retry::Decision::Explain { .. })), "a stalled stream is never clicked");
-            }
+            assert!(matches!(outcome.decision, None | Some(crate::retry::Decision::Explain { .. })), "a stalled stream is never clicked");
+            assert!(!matches!(outcome.reply, Some(crate::protocol::BgMessage::BgView { press: Some(_), .. })), "nothing is pressed unasked by a stall");
         }
         assert!(watcher.open_streams() <= 3 * protocol::MAX_STREAMS_PER_TAB);
         let state = hub.state();
@@ -179,6 +178,7 @@ pub fn check_hub(data: &[u8]) {
         assert!(state.page_hooks.iter().all(|t| t.hooks.markers.len() <= crate::diagnose::conflicts::HOOK_MARKERS.len()));
     }
     let saved = serde_json::to_value(hub.state()).expect("state serialises");
+    assert!(fits_javascript(&saved), "every number of the state is exact in JavaScript (else the bindings cannot hand it over)");
     assert_eq!(serde_json::from_value::<HubState>(saved).ok().as_ref(), Some(hub.state()), "state round-trips");
 }
 
@@ -218,11 +218,11 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
             },
             elapsed_ms: Some(f64::from(cursor.byte()) * 40.0),
         },
-        6 => CsMessage::CsRetryDue { manual: cursor.byte() % 4 == 0 },
-        7 => CsMessage::CsRetryFired,
-        8 => CsMessage::CsRetryCancel {
-            reason: cursor.pick(&[CancelReason::Stop, CancelReason::Typed, CancelReason::NoControl, CancelReason::Unconfirmed, CancelReason::Navigated]),
-        },
+        6 if cursor.byte() % 4 == 0 => CsMessage::CsRetryNow,
+        6 => CsMessage::CsTimerDue,
+        7 => CsMessage::CsPageState { conversation: cursor.pick(&["/", "/a/chat/s/1", "/a/chat/s/2"]).into(), hidden: cursor.byte() % 3 == 0 },
+        8 if cursor.byte() % 2 == 0 => CsMessage::CsStandDown { reason: cursor.pick(&[StandDown::Stop, StandDown::Typed]) },
+        8 => CsMessage::CsPressFailed { why: cursor.pick(&[PressFailure::NoControl, PressFailure::NotRendered]) },
         10 => CsMessage::CsPageLoaded,
         11 => CsMessage::CsSiteCrashed,
         9 => {
@@ -238,4 +238,15 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         }
         _ => return None,
     })
+}
+
+/// Whether every integer in `value` is one JavaScript holds exactly (|n| ≤ 2^53).
+fn fits_javascript(value: &serde_json::Value) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match value {
+        serde_json::Value::Number(n) => n.as_u64().is_none_or(|u| u <= EXACT) && n.as_i64().is_none_or(|i| i.unsigned_abs() <= EXACT),
+        serde_json::Value::Array(items) => items.iter().all(fits_javascript),
+        serde_json::Value::Object(fields) => fields.values().all(fits_javascript),
+        _ => true,
+    }
 }

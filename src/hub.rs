@@ -1,35 +1,49 @@
-//! The background's brain: it takes every relay message, keeps the per-tab retry state and the
-//! shared budget, and says what to answer, record, persist and notify. Pure; state is serialisable
-//! so the MV3 background can be stopped and restarted at any time.
+//! The background's brain: it takes every relay message, keeps each tab's retry state machine and
+//! the shared budget, and says what to answer (the tab's whole view: banner, timer, press), record,
+//! persist, badge and notify. Pure; state is serialisable so the MV3 background can be stopped and
+//! restarted at any time.
+//!
+//! Per tab: idle → waiting (`pending`: due time, attempt, verdict) → pressing/confirming
+//! (`fired_at_ms`) → idle (the new request arrived) or stopped (not confirmed, the user stood
+//! down, navigation, no control). A hidden tab's countdown pauses when the settings say so.
 
 use serde::{Deserialize, Serialize};
 
+use crate::banner;
 use crate::budget::{Budget, BudgetConfig, Grant};
 use crate::diagnose::conflicts::{self, PageHooks};
 use crate::diagnose::history::History;
 use crate::diagnose::view::{self, CoreFaults, HubFacts, RetryStatus};
-use crate::protocol::{BgMessage, BgUiMessage, CancelReason, CsMessage, RetrySummary, Sender, UiMessage, VerdictEvent};
+use crate::protocol::{BadgeView, BgMessage, BgUiMessage, CsMessage, NoticeView, PressFailure, RetrySummary, Sender, StandDown, UiMessage, VerdictEvent};
 use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
 use crate::verdict::Verdict;
-use crate::watch::{DropCounts, DropReason, Outcome as WatchOutcome, Watcher};
+use crate::watch::{DropCounts, DropReason, Found, Outcome as WatchOutcome, Watcher};
 
-/// A confirmed automatic retry must show up as a new generation request within this time.
-const FIRED_WINDOW_MS: f64 = 10_000.0;
 /// How early a relay may ask for its retry (timer granularity).
 const DUE_TOLERANCE_MS: f64 = 100.0;
 /// While another tab streams after `parallel_chat_limit`, ask again this much later.
 const PARALLEL_RECHECK_MS: f64 = 5_000.0;
 /// Latency samples kept for the connection check.
 pub(crate) const LATENCY_SAMPLES: usize = 20;
-/// The backstop alarm fires this long after a retry was due, in case the page's timer did not.
+/// The backstop alarm fires this long after a timer was due, in case the page's timer did not.
 const BACKSTOP_SLACK_MS: f64 = 5_000.0;
+/// Longest page path kept for hashing (a longer one is cut: still a stable name).
+const MAX_CONVERSATION_CHARS: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub due_ms: f64,
     pub attempt: u32,
     pub verdict: Verdict,
+    #[serde(default)]
+    pub route: String,
+    /// The conversation the failure belongs to (hash of the page path).
+    #[serde(default)]
+    pub conversation: u64,
+    /// Paused in a hidden tab, with this much left.
+    #[serde(default)]
+    pub paused_left_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +53,16 @@ pub struct TabRetry {
     pub attempts: u32,
     pub first_failure_ms: f64,
     pub pending: Option<Pending>,
+    /// Pressed at this time; confirmed by a new generation request within the confirm window.
     pub fired_at_ms: Option<f64>,
+    /// The page's conversation, as last reported (hash of the path; never the path).
+    #[serde(default)]
+    pub conversation: u64,
+    #[serde(default)]
+    pub hidden: bool,
+    /// The control pressed last (what the banner says while it is confirmed).
+    #[serde(default)]
+    pub fired_control: Control,
 }
 
 /// Everything that must survive the background being stopped.
@@ -57,6 +80,9 @@ pub struct HubState {
     /// When a chat tab last showed DeepSeek's own crash screen.
     #[serde(default)]
     pub site_crash_at_ms: Option<f64>,
+    /// Whether Unbusy has pressed a control before (the first countdown explains that it will).
+    #[serde(default)]
+    pub pressed_before: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +101,7 @@ impl Default for HubState {
             page_hooks: Vec::new(),
             latency_ms: Vec::new(),
             site_crash_at_ms: None,
+            pressed_before: false,
         }
     }
 }
@@ -92,13 +119,30 @@ pub struct Outcome {
     pub reply: Option<BgMessage>,
     pub record: Option<VerdictEvent>,
     pub persist: bool,
-    pub recovered: Option<Recovered>,
-    /// Wake the background at this time (backstop for the page's countdown).
+    /// Set the sender tab's toolbar badge.
+    pub badge: Option<BadgeView>,
+    /// Show this notification.
+    pub notice: Option<NoticeView>,
+    /// Wake the background at this time (backstop for the page's timer).
     pub alarm_at_ms: Option<f64>,
     /// The busy-by-hour history changed (persist it in local storage).
     pub history_changed: bool,
     /// Check for dead (silent) streams at this time (`Hub::stalled`).
     pub silence_check_at_ms: Option<f64>,
+    /// For tests and the fuzzer: what was decided and what came back after retries (not sent).
+    pub decision: Option<Decision>,
+    pub verdict: Option<Verdict>,
+    pub recovered: Option<Recovered>,
+}
+
+impl Outcome {
+    fn view(view: BgMessage) -> Outcome {
+        Outcome { reply: Some(view), persist: true, ..Outcome::default() }
+    }
+
+    fn ack() -> Outcome {
+        Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+    }
 }
 
 pub struct Hub {
@@ -217,7 +261,16 @@ impl Hub {
         if let Some(i) = self.state.tabs.iter().position(|t| t.tab_id == tab_id) {
             return &mut self.state.tabs[i];
         }
-        self.state.tabs.push(TabRetry { tab_id, attempts: 0, first_failure_ms: 0.0, pending: None, fired_at_ms: None });
+        self.state.tabs.push(TabRetry {
+            tab_id,
+            attempts: 0,
+            first_failure_ms: 0.0,
+            pending: None,
+            fired_at_ms: None,
+            conversation: 0,
+            hidden: false,
+            fired_control: Control::Retry,
+        });
         self.state.tabs.last_mut().expect("just pushed")
     }
 
@@ -228,35 +281,30 @@ impl Hub {
         }
         let now = sender.now_ms;
         match message {
-            CsMessage::CsRetryDue { manual } => self.retry_due(sender, manual),
-            CsMessage::CsRetryFired => {
-                let tab = self.tab(sender.tab_id);
-                tab.attempts += 1;
-                tab.pending = None;
-                tab.fired_at_ms = Some(now);
-                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
-            }
-            CsMessage::CsRetryCancel { reason } => {
-                let tab = self.tab(sender.tab_id);
-                tab.pending = None;
-                if reason == CancelReason::NoControl {
-                    self.state.missing_control += 1;
-                }
-                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
-            }
+            CsMessage::CsTimerDue => self.timer_due(sender),
+            CsMessage::CsRetryNow => self.retry_now(sender),
+            CsMessage::CsStandDown { reason } => self.stand_down(sender, reason),
+            CsMessage::CsPressFailed { why } => self.press_failed(sender, why),
+            CsMessage::CsPageState { conversation, hidden } => self.page_state(sender, &conversation, hidden),
             CsMessage::CsPageLoaded => {
                 // A reload ends the countdown and the old document's streams; only the top frame counts.
-                if sender.frame_id == 0 {
-                    self.watcher.forget_tab(sender.tab_id);
-                    let tab = self.tab(sender.tab_id);
-                    tab.pending = None;
-                    tab.fired_at_ms = None;
+                if sender.frame_id != 0 {
+                    return Outcome::ack();
                 }
-                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+                self.watcher.forget_tab(sender.tab_id);
+                let tab = self.tab(sender.tab_id);
+                // The conversation is the new document's already (its page state comes first).
+                let ended = tab.pending.take().is_some() | tab.fired_at_ms.take().is_some();
+                // The new document says why nothing more happens for the old one's failure.
+                if ended {
+                    Outcome::view(banner::stopped("bannerReloaded"))
+                } else {
+                    Outcome::ack()
+                }
             }
             CsMessage::CsSiteCrashed => {
                 self.state.site_crash_at_ms = Some(now);
-                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+                Outcome::ack()
             }
             CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
                 // Only markers of the known table are kept (as the table writes them): page text is never shown.
@@ -266,9 +314,13 @@ impl Hub {
                 let hooks = PageHooks { fetch: Some(fetch), xhr: Some(xhr), markers, login_token };
                 self.state.page_hooks.retain(|t| t.tab_id != sender.tab_id);
                 self.state.page_hooks.push(TabHooks { tab_id: sender.tab_id, hooks });
-                Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
+                Outcome::ack()
             }
-            message => {
+            message @ (CsMessage::CsStreamOpen { .. }
+            | CsMessage::CsStreamBytes { .. }
+            | CsMessage::CsStreamEnd { .. }
+            | CsMessage::CsJsonResponse { .. }
+            | CsMessage::CsDropped { .. }) => {
                 if let CsMessage::CsJsonResponse { elapsed_ms: Some(ms), .. } = &message {
                     if ms.is_finite() && *ms >= 0.0 && *ms < 600_000.0 {
                         self.state.latency_ms.push(*ms);
@@ -276,70 +328,88 @@ impl Hub {
                         self.state.latency_ms.drain(..excess);
                     }
                 }
-                let opens_stream = matches!(&message, CsMessage::CsStreamOpen { .. });
-                let new_message =
-                    matches!(&message, CsMessage::CsStreamOpen { route, .. } if route.ends_with("/completion") || route.ends_with("/edit_message"));
+                let opened = match &message {
+                    CsMessage::CsStreamOpen { stream, route, .. } => Some((*stream, route.ends_with("/completion") || route.ends_with("/edit_message"))),
+                    _ => None,
+                };
                 let watched = self.watcher.handle(message, sender);
-                let mut persist = false;
-                if opens_stream && watched.reply.is_some() {
-                    self.note_generation(sender, new_message);
-                    persist = true;
+                let mut outcome = match opened {
+                    // A request that was refused (caps) changes nothing.
+                    Some((stream, new_message)) if self.watcher.watches(sender, stream) => self.generation_started(sender, new_message),
+                    _ => Outcome::default(),
+                };
+                let judged = self.after_watch(watched, sender, random);
+                if judged.reply.is_some() || judged.record.is_some() {
+                    outcome = Outcome { persist: outcome.persist || judged.persist, ..judged };
                 }
-                let mut outcome = self.after_watch(watched, sender, random);
-                outcome.persist |= persist;
                 outcome.silence_check_at_ms = self.arm_silence_alarm();
                 outcome
             }
         }
     }
 
-    /// A generation request left this browser (its response head arrived).
-    fn note_generation(&mut self, sender: Sender, new_message: bool) {
+    /// A generation request left this browser (its response head arrived): Unbusy's own press
+    /// (confirmed) or the user's (sent, edited or retried by hand: any countdown ends).
+    fn generation_started(&mut self, sender: Sender, new_message: bool) -> Outcome {
         let now = sender.now_ms;
         self.state.budget.note_request(&self.budget_config, now);
+        let window = self.policy.confirm_window_ms as f64;
         let tab = self.tab(sender.tab_id);
-        let automatic = tab.fired_at_ms.is_some_and(|t| now - t <= FIRED_WINDOW_MS);
+        let automatic = tab.fired_at_ms.is_some_and(|t| now - t <= window);
         tab.fired_at_ms = None;
-        if !automatic {
-            // The user acted (sent, edited or retried by hand): any countdown for the old failure ends.
-            tab.pending = None;
-            if new_message {
-                tab.attempts = 0;
-                tab.first_failure_ms = 0.0;
-            }
+        if automatic {
+            return Outcome::view(banner::retrying(tab.fired_control, None));
         }
+        tab.pending = None;
+        if new_message {
+            tab.attempts = 0;
+            tab.first_failure_ms = 0.0;
+        }
+        Outcome::view(banner::hidden())
     }
 
     fn after_watch(&mut self, watched: WatchOutcome, sender: Sender, random: f64) -> Outcome {
-        let mut outcome = Outcome { reply: watched.reply, record: watched.record, ..Outcome::default() };
-        let Some(BgMessage::BgVerdict { verdict, stream, route, label, message, message_args, .. }) = outcome.reply.clone() else { return outcome };
-        // Only generation streams drive retries; a JSON route's verdict is explained, never clicked.
-        let decision = if stream.is_some() {
-            self.decide(&verdict, sender, random, &mut outcome)
-        } else {
-            explain_only(self.policy.decide(&verdict, FailureContext::default(), random))
-        };
+        let mut outcome = Outcome { record: watched.record, ..Outcome::default() };
+        let Some(Found { stream, route, verdict }) = watched.found else { return outcome };
+        if stream.is_none() {
+            // A JSON route's error is explained, never clicked, and never replaces a retry under way.
+            let tab = self.tab(sender.tab_id);
+            if tab.pending.is_some() || tab.fired_at_ms.is_some() {
+                return outcome;
+            }
+            let decision = explain_only(self.policy.decide(&verdict, FailureContext::default(), random));
+            outcome.reply = Some(banner::for_decision(&verdict, &route, &decision, false));
+            outcome.badge = Some(banner::badge(&verdict, &decision, false));
+            outcome.decision = Some(decision);
+            outcome.verdict = Some(verdict);
+            return outcome;
+        }
+        let decision = self.decide(&verdict, &route, sender, random, &mut outcome);
         if let (Some(record), Some(recovered)) = (outcome.record.as_mut(), outcome.recovered.as_ref()) {
             record.after_retries = Some(RetrySummary { attempts: recovered.attempts, waited_ms: recovered.waited_ms });
         }
-        if stream.is_some() && !sender.incognito {
+        if !sender.incognito {
             self.history.note(&verdict, sender.local_hour);
             outcome.history_changed = true;
         }
-        outcome.reply = Some(BgMessage::BgVerdict {
-            stream,
-            route,
-            verdict,
-            label,
-            message,
-            message_args,
-            decision: Some(decision),
-            pause_hidden: self.settings.hidden_tabs == HiddenTabs::Pause,
-        });
+        let first_press = !self.state.pressed_before;
+        let mut reply = banner::for_decision(&verdict, &route, &decision, first_press);
+        if let Some(recovered) = &outcome.recovered {
+            outcome.notice = self.settings.notify.then(|| banner::recovered_notice(recovered));
+        }
+        outcome.badge = Some(banner::badge(&verdict, &decision, outcome.recovered.is_some()));
+        // A hidden tab told to wait holds its countdown from the start.
+        if let (Some(paused), BgMessage::BgView { banner, timer_ms, .. }) = (self.paused_left(sender.tab_id), &mut reply) {
+            banner::pause(banner, paused);
+            *timer_ms = None;
+        }
+        outcome.reply = Some(reply);
+        outcome.decision = Some(decision);
+        outcome.verdict = Some(verdict);
         outcome
     }
 
-    fn decide(&mut self, verdict: &Verdict, sender: Sender, random: f64, outcome: &mut Outcome) -> Decision {
+    fn decide(&mut self, verdict: &Verdict, route: &str, sender: Sender, random: f64, outcome: &mut Outcome) -> Decision {
         let now = sender.now_ms;
         outcome.persist = true;
         let throttled = verdict.is_throttled();
@@ -372,38 +442,51 @@ impl Hub {
                 Decision::Stop { .. } | Decision::Explain { .. } => {}
             }
         }
+        let pause_hidden = self.settings.hidden_tabs == HiddenTabs::Pause;
         let tab = self.tab(sender.tab_id);
         tab.pending = None;
         let due = match &decision {
-            Decision::Retry { delay_ms, attempt, .. } => Some((now + *delay_ms as f64, *attempt)),
-            Decision::AwaitResume { grace_ms } => Some((now + *grace_ms as f64, tab.attempts + 1)),
+            Decision::Retry { delay_ms, attempt, .. } => Some((*delay_ms as f64, *attempt)),
+            Decision::AwaitResume { grace_ms } => Some((*grace_ms as f64, tab.attempts + 1)),
             Decision::Stop { .. } | Decision::Explain { .. } => None,
         };
-        if let Some((due_ms, attempt)) = due {
-            tab.pending = Some(Pending { due_ms, attempt, verdict: verdict.clone() });
-            outcome.alarm_at_ms = Some(due_ms + BACKSTOP_SLACK_MS);
-        }
-        if throttled {
-            if let Some((due_ms, _)) = due {
+        if let Some((delay_ms, attempt)) = due {
+            let paused_left_ms = (pause_hidden && tab.hidden).then_some(delay_ms);
+            let conversation = tab.conversation;
+            tab.pending = Some(Pending { due_ms: now + delay_ms, attempt, verdict: verdict.clone(), route: route.to_string(), conversation, paused_left_ms });
+            outcome.alarm_at_ms = Some(now + delay_ms + BACKSTOP_SLACK_MS);
+            if throttled {
                 // "Too fast" is about the account: every tab of this browser holds off.
-                self.state.budget.cool_down(due_ms);
+                self.state.budget.cool_down(now + delay_ms);
             }
         }
         decision
     }
 
-    fn retry_due(&mut self, sender: Sender, manual: bool) -> Outcome {
+    fn paused_left(&self, tab_id: i32) -> Option<f64> {
+        self.state.tabs.iter().find(|t| t.tab_id == tab_id)?.pending.as_ref()?.paused_left_ms
+    }
+
+    /// The relay's timer ran out: press, wait longer, or give up on an unconfirmed press.
+    fn timer_due(&mut self, sender: Sender) -> Outcome {
         let now = sender.now_ms;
+        let window = self.policy.confirm_window_ms as f64;
         let other_streaming = self.watcher.streaming_tabs().any(|t| t != sender.tab_id);
         let tab = self.tab(sender.tab_id);
-        let Some(pending) = tab.pending.clone() else {
-            return Outcome { reply: Some(BgMessage::BgRetryStop), ..Outcome::default() };
-        };
-        let attempt = pending.attempt;
-        let control = Control::for_verdict(&pending.verdict);
-        if manual {
-            // "Retry now": the user's own request, once; the budget still counts it when it leaves.
-            return Outcome { reply: Some(BgMessage::BgRetryGo { attempt, control }), persist: true, ..Outcome::default() };
+        if let Some(fired) = tab.fired_at_ms {
+            if now + DUE_TOLERANCE_MS < fired + window {
+                return Outcome::view(banner::retrying(tab.fired_control, Some((fired + window - now).ceil() as u64)));
+            }
+            tab.fired_at_ms = None;
+            return Outcome::view(banner::stopped("bannerUnconfirmed"));
+        }
+        let Some(pending) = tab.pending.clone() else { return Outcome::default() };
+        if pending.paused_left_ms.is_some() {
+            return Outcome::default();
+        }
+        if pending.conversation != tab.conversation {
+            tab.pending = None;
+            return Outcome::view(banner::stopped("bannerNavigated"));
         }
         let mut until = now;
         if pending.due_ms > now + DUE_TOLERANCE_MS {
@@ -414,7 +497,7 @@ impl Hub {
         }
         if until <= now {
             match self.state.budget.ask(&self.budget_config, now) {
-                Grant::Go => return Outcome { reply: Some(BgMessage::BgRetryGo { attempt, control }), persist: true, ..Outcome::default() },
+                Grant::Go => return self.press(sender, &pending),
                 Grant::Wait { until_ms } => until = until_ms,
             }
         }
@@ -422,11 +505,108 @@ impl Hub {
         if let Some(p) = tab.pending.as_mut() {
             p.due_ms = until;
         }
-        Outcome {
-            reply: Some(BgMessage::BgRetryWait { delay_ms: (until - now).max(0.0).ceil() as u64 }),
-            persist: true,
-            alarm_at_ms: Some(until + BACKSTOP_SLACK_MS),
-            ..Outcome::default()
+        let first_press = !self.state.pressed_before;
+        let mut outcome = Outcome::view(banner::waiting(&pending, &self.policy, until - now, first_press));
+        outcome.alarm_at_ms = Some(until + BACKSTOP_SLACK_MS);
+        outcome
+    }
+
+    /// "Retry now": the user's own request, once, for the failure under way; the budget still
+    /// counts it when it leaves.
+    fn retry_now(&mut self, sender: Sender) -> Outcome {
+        let tab = self.tab(sender.tab_id);
+        match tab.pending.clone() {
+            Some(pending) if pending.conversation == tab.conversation => self.press(sender, &pending),
+            Some(_) => {
+                tab.pending = None;
+                Outcome::view(banner::stopped("bannerNavigated"))
+            }
+            None => Outcome::default(),
+        }
+    }
+
+    fn press(&mut self, sender: Sender, pending: &Pending) -> Outcome {
+        let now = sender.now_ms;
+        let window = self.policy.confirm_window_ms;
+        self.state.pressed_before = true;
+        let tab = self.tab(sender.tab_id);
+        tab.attempts += 1;
+        tab.pending = None;
+        tab.fired_at_ms = Some(now);
+        tab.fired_control = Control::for_verdict(&pending.verdict);
+        let mut outcome = Outcome::view(banner::press(tab.fired_control, window));
+        outcome.alarm_at_ms = Some(now + window as f64 + BACKSTOP_SLACK_MS);
+        outcome
+    }
+
+    fn stand_down(&mut self, sender: Sender, reason: StandDown) -> Outcome {
+        let tab = self.tab(sender.tab_id);
+        if tab.pending.take().is_none() {
+            return Outcome::default();
+        }
+        Outcome::view(banner::stopped(match reason {
+            StandDown::Stop => "bannerStopped",
+            StandDown::Typed => "bannerStoodDown",
+        }))
+    }
+
+    fn press_failed(&mut self, sender: Sender, why: PressFailure) -> Outcome {
+        let tab = self.tab(sender.tab_id);
+        if tab.fired_at_ms.take().is_none() {
+            return Outcome::default();
+        }
+        // Nothing was pressed: the attempt did not happen.
+        tab.attempts = tab.attempts.saturating_sub(1);
+        if why == PressFailure::NoControl {
+            self.state.missing_control += 1;
+        }
+        Outcome::view(banner::stopped(match why {
+            PressFailure::NoControl => "bannerNoControl",
+            PressFailure::NotRendered => "bannerNotRendered",
+        }))
+    }
+
+    /// Where the page is now. Another conversation ends any countdown or press under way (the
+    /// control on screen belongs to another answer); a hidden tab pauses if the settings say so.
+    fn page_state(&mut self, sender: Sender, conversation: &str, hidden: bool) -> Outcome {
+        let now = sender.now_ms;
+        let conversation = conversation_hash(conversation);
+        let pause_hidden = self.settings.hidden_tabs == HiddenTabs::Pause;
+        let first_press = !self.state.pressed_before;
+        let policy = self.policy.clone();
+        let tab = self.tab(sender.tab_id);
+        let moved = tab.conversation != 0 && tab.conversation != conversation;
+        tab.conversation = conversation;
+        tab.hidden = hidden;
+        if moved && (tab.pending.is_some() || tab.fired_at_ms.is_some()) {
+            tab.pending = None;
+            tab.fired_at_ms = None;
+            return Outcome::view(banner::stopped("bannerNavigated"));
+        }
+        let Some(pending) = tab.pending.as_mut() else { return Outcome::ack() };
+        if pending.conversation == 0 {
+            // Failed before the page said where it was: it was here.
+            pending.conversation = conversation;
+        }
+        match (pause_hidden && hidden, pending.paused_left_ms) {
+            (true, None) => {
+                let left = (pending.due_ms - now).max(0.0);
+                pending.paused_left_ms = Some(left);
+                let mut view = banner::waiting(pending, &policy, left, first_press);
+                if let BgMessage::BgView { banner, timer_ms, .. } = &mut view {
+                    banner::pause(banner, left);
+                    *timer_ms = None;
+                }
+                Outcome::view(view)
+            }
+            (false, Some(left)) => {
+                pending.paused_left_ms = None;
+                pending.due_ms = now + left;
+                let mut outcome = Outcome::view(banner::waiting(pending, &policy, left, first_press));
+                outcome.alarm_at_ms = Some(now + left + BACKSTOP_SLACK_MS);
+                outcome
+            }
+            _ => Outcome::ack(),
         }
     }
 
@@ -450,10 +630,31 @@ impl Hub {
         Some(next)
     }
 
-    /// Tabs whose retry is overdue (the backstop alarm fired): the background pokes them.
-    pub fn overdue_tabs(&self, now_ms: f64) -> Vec<i32> {
-        self.state.tabs.iter().filter(|t| t.pending.as_ref().is_some_and(|p| p.due_ms + BACKSTOP_SLACK_MS <= now_ms)).map(|t| t.tab_id).collect()
+    /// The backstop alarm fired: for each tab whose timer is overdue (a throttled hidden tab's
+    /// timer may never fire), what its timer would have brought; the background sends it unasked.
+    pub fn overdue(&mut self, now_ms: f64) -> Vec<(i32, Outcome)> {
+        let window = self.policy.confirm_window_ms as f64;
+        let overdue: Vec<i32> = self
+            .state
+            .tabs
+            .iter()
+            .filter(|t| {
+                let waiting = t.pending.as_ref().is_some_and(|p| p.paused_left_ms.is_none() && p.due_ms + BACKSTOP_SLACK_MS <= now_ms);
+                let unconfirmed = t.fired_at_ms.is_some_and(|f| f + window + BACKSTOP_SLACK_MS <= now_ms);
+                waiting || unconfirmed
+            })
+            .map(|t| t.tab_id)
+            .collect();
+        overdue.into_iter().map(|tab_id| (tab_id, self.timer_due(Sender { tab_id, now_ms, ..Sender::default() }))).collect()
     }
+}
+
+/// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
+/// it; 53 bits, so JavaScript stores it as a number exactly; never 0 (unknown).
+fn conversation_hash(path: &str) -> u64 {
+    let path: String = path.chars().take(MAX_CONVERSATION_CHARS).collect();
+    let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    (hash & ((1 << 53) - 1)).max(1)
 }
 
 /// A decision that never leads to a click: what a JSON route's error gets.
@@ -467,102 +668,126 @@ fn explain_only(decision: Decision) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{EndKind, SelectedHeaders, Transport};
+    use crate::protocol::{EndKind, PressControl, SelectedHeaders, Transport};
 
     fn at(tab_id: i32, now_ms: f64) -> Sender {
         Sender { tab_id, frame_id: 0, incognito: false, now_ms, local_hour: 12 }
     }
 
-    fn stream(hub: &mut Hub, tab: i32, id: u32, route: &str, body: &str, now: f64) -> Outcome {
+    fn open(hub: &mut Hub, tab: i32, id: u32, route: &str, now: f64) -> Outcome {
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(CsMessage::CsStreamOpen { stream: id, route: route.into(), transport: Transport::Fetch, status: 200, headers }, at(tab, now), 0.5);
-        hub.handle(CsMessage::CsStreamBytes { stream: id, bytes: body.into() }, at(tab, now), 0.5);
+        hub.handle(CsMessage::CsStreamOpen { stream: id, route: route.into(), transport: Transport::Xhr, status: 200, headers }, at(tab, now), 0.5)
+    }
+
+    fn bytes(hub: &mut Hub, tab: i32, id: u32, body: &str, now: f64) -> Outcome {
+        hub.handle(CsMessage::CsStreamBytes { stream: id, bytes: body.into() }, at(tab, now), 0.5)
+    }
+
+    fn end(hub: &mut Hub, tab: i32, id: u32, now: f64) -> Outcome {
         hub.handle(CsMessage::CsStreamEnd { stream: id, end: EndKind::Complete }, at(tab, now), 0.5)
     }
 
-    const BUSY: &str = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
-    const RATE: &str = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"rate_limit_reached\"}\n\n";
-    const OK: &str = "event: finish\ndata: {}\n\n";
+    /// A failure (or answer) in `tab`: the request opens and its body says `body`.
+    fn answer(hub: &mut Hub, tab: i32, id: u32, route: &str, body: &str, now: f64) -> Outcome {
+        open(hub, tab, id, route, now);
+        bytes(hub, tab, id, body, now)
+    }
 
-    fn decision_of(outcome: &Outcome) -> Option<Decision> {
+    fn due(hub: &mut Hub, tab: i32, now: f64) -> Outcome {
+        hub.handle(CsMessage::CsTimerDue, at(tab, now), 0.5)
+    }
+
+    fn page(hub: &mut Hub, tab: i32, path: &str, hidden: bool, now: f64) -> Outcome {
+        hub.handle(CsMessage::CsPageState { conversation: path.into(), hidden }, at(tab, now), 0.5)
+    }
+
+    fn pressed(outcome: &Outcome) -> Option<PressControl> {
         match &outcome.reply {
-            Some(BgMessage::BgVerdict { decision, .. }) => decision.clone(),
+            Some(BgMessage::BgView { press, .. }) => *press,
             _ => None,
         }
     }
 
+    fn timer(outcome: &Outcome) -> Option<u64> {
+        match &outcome.reply {
+            Some(BgMessage::BgView { timer_ms, .. }) => *timer_ms,
+            _ => None,
+        }
+    }
+
+    /// The banner's state and detail key.
+    fn shown(outcome: &Outcome) -> Option<(String, Option<String>)> {
+        match &outcome.reply {
+            Some(BgMessage::BgView { banner, .. }) => Some((banner.state.clone(), banner.detail.as_ref().map(|d| d.key.clone()))),
+            _ => None,
+        }
+    }
+
+    fn stopped(why: &str) -> Option<(String, Option<String>)> {
+        Some(("stopped".into(), Some(why.into())))
+    }
+
+    const COMPLETION: &str = "/api/v0/chat/completion";
+    const REGENERATE: &str = "/api/v0/chat/regenerate";
+    const BUSY: &str = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
+    const RATE: &str = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"rate_limit_reached\"}\n\n";
+    const OK: &str = "event: finish\ndata: {}\n\n";
+    const DROPPED: &str = "data: {\"v\":\"Hel\",\"p\":\"response/fragments/0/content\",\"o\":\"APPEND\"}\n\n";
+
     #[test]
     fn busy_then_retry_then_recovered() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let busy = stream(&mut hub, 1, 1, "/api/v0/chat/completion", BUSY, 1_000.0);
-        // The verdict came with the bytes; the end adds nothing.
-        assert_eq!(busy.reply, Some(BgMessage::BgAck));
-        let mut hub = Hub::new(None, Settings::default(), None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
-            at(1, 1_000.0),
-            0.5,
-        );
-        let verdict = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 1_000.0), 0.5);
-        assert_eq!(decision_of(&verdict), Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 9, suggestion: None, control: Control::Retry }));
-        hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 1_000.0), 0.5);
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 3_000 }));
-        assert_eq!(
-            hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 6_000.0), 0.5).reply,
-            Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry })
-        );
-        hub.handle(CsMessage::CsRetryFired, at(1, 6_000.0), 0.5);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Fetch, status: 200, headers },
-            at(1, 6_100.0),
-            0.5,
-        );
-        let ok = hub.handle(CsMessage::CsStreamBytes { stream: 2, bytes: OK.into() }, at(1, 6_200.0), 0.5);
+        let busy = answer(&mut hub, 1, 1, COMPLETION, BUSY, 1_000.0);
+        assert_eq!(busy.decision, Some(Decision::Retry { delay_ms: 5_000, attempt: 1, max_attempts: 9, suggestion: None, control: Control::Retry }));
+        assert_eq!((timer(&busy), shown(&busy).map(|s| s.0)), (Some(5_000), Some("waiting".into())));
+        assert!(matches!(busy.reply, Some(BgMessage::BgView { mark_message: true, .. })), "the failed message is marked");
+        assert_eq!(busy.badge.as_ref().map(|b| b.text.as_str()), Some("…"));
+        assert_eq!(end(&mut hub, 1, 1, 1_000.0).reply, None, "the verdict came with the bytes; the end adds nothing");
+        let early = due(&mut hub, 1, 3_000.0);
+        assert_eq!((timer(&early), pressed(&early)), (Some(3_000), None), "asked too early: wait the rest");
+        let go = due(&mut hub, 1, 6_000.0);
+        assert_eq!((pressed(&go), timer(&go)), (Some(PressControl::Retry), Some(10_000)), "press, then confirm within the window");
+        let confirmed = open(&mut hub, 1, 2, REGENERATE, 6_100.0);
+        assert_eq!((shown(&confirmed).map(|s| s.0), timer(&confirmed)), (Some("retrying".into()), None));
+        let ok = bytes(&mut hub, 1, 2, OK, 6_200.0);
         assert_eq!(ok.recovered, Some(Recovered { tab_id: 1, attempts: 1, waited_ms: 5_200.0 }));
         assert_eq!(ok.record.and_then(|r| r.after_retries), Some(RetrySummary { attempts: 1, waited_ms: 5_200.0 }));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 7_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        assert_eq!(ok.badge.map(|b| b.text), Some("✓".into()));
+        assert_eq!(ok.notice, None, "notifications are off by default");
+        assert_eq!(due(&mut hub, 1, 7_000.0).reply, None, "nothing pending");
+    }
+
+    #[test]
+    fn a_recovery_is_notified_when_the_user_asked_for_it() {
+        let mut hub = Hub::new(None, Settings { notify: true, ..Settings::default() }, None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        due(&mut hub, 1, 6_000.0);
+        let ok = answer(&mut hub, 1, 2, REGENERATE, OK, 6_500.0);
+        assert_eq!(ok.notice.map(|n| (n.message.key, n.message.args)), Some(("notifyRecovered".into(), vec!["1".into(), "7".into()])));
     }
 
     #[test]
     fn rate_limit_holds_every_tab_and_state_survives_a_restart() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers: headers.clone() },
-            at(1, 0.0),
-            0.0,
-        );
-        hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: RATE.into() }, at(1, 0.0), 0.0);
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
-            at(2, 1_000.0),
-            0.0,
-        );
-        hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(2, 1_000.0), 0.0);
+        answer(&mut hub, 1, 1, COMPLETION, RATE, 0.0);
+        answer(&mut hub, 2, 1, COMPLETION, BUSY, 1_000.0);
         // The background is stopped and started again from its persisted state.
         let saved = serde_json::to_string(hub.state()).unwrap();
         let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default(), None);
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(2, 10_000.0), 0.5).reply, Some(BgMessage::BgRetryWait { delay_ms: 50_000 }));
-        assert_eq!(
-            hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply,
-            Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Retry })
-        );
+        let held = due(&mut hub, 2, 10_000.0);
+        assert_eq!((pressed(&held), timer(&held)), (None, Some(56_000)), "tab 2 waits out tab 1's cool-down (60 s, jitter only lengthens)");
+        assert_eq!(pressed(&due(&mut hub, 1, 66_000.0)), Some(PressControl::Retry));
     }
 
     #[test]
     fn auto_retry_off_and_non_retryable_never_schedule() {
         let mut hub = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
-            at(1, 0.0),
-            0.0,
-        );
-        let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
-        assert!(matches!(decision_of(&out), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })));
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        let out = answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        assert!(matches!(out.decision, Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })));
+        assert_eq!((timer(&out), shown(&out)), (None, stopped("bannerAutoRetryOff")));
+        assert_eq!(due(&mut hub, 1, 60_000.0).reply, None);
+        assert_eq!(hub.handle(CsMessage::CsRetryNow, at(1, 60_000.0), 0.5).reply, None);
+        assert!(hub.overdue(600_000.0).is_empty());
     }
 
     #[test]
@@ -582,13 +807,10 @@ mod tests {
     fn a_silent_stream_is_declared_dead_after_the_servers_heartbeat_limit() {
         let mut hub = Hub::new(None, Settings::default(), None);
         let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), heartbeat_timeout_secs: Some("60".into()), ..Default::default() };
-        let opened = hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers },
-            at(1, 0.0),
-            0.5,
-        );
+        let opened =
+            hub.handle(CsMessage::CsStreamOpen { stream: 1, route: COMPLETION.into(), transport: Transport::Xhr, status: 200, headers }, at(1, 0.0), 0.5);
         assert_eq!(opened.silence_check_at_ms, Some(75_000.0), "60 s from the header plus 15 s slack");
-        let beat = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: ": \n\n".into() }, at(1, 50_000.0), 0.5);
+        let beat = bytes(&mut hub, 1, 1, ": \n\n", 50_000.0);
         assert_eq!(beat.silence_check_at_ms, None, "the alarm already set comes first: no new one");
         // The alarm fires at 75 s: the heartbeat kept the stream alive, so it is re-armed for 125 s.
         let (dead, next) = hub.stalled(75_000.0);
@@ -596,109 +818,197 @@ mod tests {
         assert_eq!(next, Some(125_000.0), "a heartbeat keeps it alive");
         let (dead, next) = hub.stalled(125_000.0);
         assert_eq!(dead.len(), 1);
-        assert!(matches!(decision_of(&dead[0].1), Some(Decision::Explain { .. })), "never clicked: the page still waits on it");
+        assert!(matches!(dead[0].1.decision, Some(Decision::Explain { .. })), "never clicked: the page still waits on it");
+        assert_eq!((pressed(&dead[0].1), timer(&dead[0].1)), (None, None));
         assert_eq!(dead[0].1.record.as_ref().map(|r| r.label.as_str()), Some("stalled"));
         assert_eq!(next, None, "nothing left to watch");
         assert!(hub.stalled(500_000.0).0.is_empty(), "reported once");
     }
 
     #[test]
-    fn a_dropped_stream_obeys_the_switch_the_cap_and_is_regenerated_once_at_most() {
-        let dropped = "data: {\"v\":\"Hel\",\"p\":\"response/fragments/0/content\",\"o\":\"APPEND\"}\n\n";
+    fn a_dropped_stream_obeys_the_switch_the_cap_and_the_deadline_and_is_regenerated_once_at_most() {
         let mut off = Hub::new(None, Settings { auto_retry: false, ..Settings::default() }, None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        off.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() },
-            at(1, 0.0),
-            0.5,
-        );
-        off.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
-        let end = off.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
-        assert!(matches!(decision_of(&end), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{end:?}");
-        assert_eq!(off.handle(CsMessage::CsRetryDue { manual: false }, at(1, 20_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        answer(&mut off, 1, 1, COMPLETION, DROPPED, 0.0);
+        let ended = end(&mut off, 1, 1, 0.0);
+        assert!(matches!(ended.decision, Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{ended:?}");
+        assert_eq!(pressed(&due(&mut off, 1, 20_000.0)), None);
+        assert!(off.overdue(100_000.0).is_empty());
 
         let mut on = Hub::new(None, Settings::default(), None);
-        on.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers: headers.clone() },
-            at(1, 0.0),
-            0.5,
-        );
-        on.handle(CsMessage::CsStreamBytes { stream: 1, bytes: dropped.into() }, at(1, 0.0), 0.5);
-        let first = on.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, 0.0), 0.5);
-        assert!(matches!(decision_of(&first), Some(Decision::AwaitResume { .. })));
-        assert!(matches!(on.handle(CsMessage::CsRetryDue { manual: false }, at(1, 16_000.0), 0.5).reply, Some(BgMessage::BgRetryGo { .. })));
-        on.handle(CsMessage::CsRetryFired, at(1, 16_000.0), 0.5);
+        answer(&mut on, 1, 1, COMPLETION, DROPPED, 0.0);
+        let first = end(&mut on, 1, 1, 0.0);
+        assert!(matches!(first.decision, Some(Decision::AwaitResume { .. })));
+        assert_eq!(pressed(&due(&mut on, 1, 16_000.0)), Some(PressControl::Retry));
         // The regenerated answer ends without its marker again (say the site changed it): no second click.
-        on.handle(
-            CsMessage::CsStreamOpen { stream: 2, route: "/api/v0/chat/regenerate".into(), transport: Transport::Xhr, status: 200, headers },
-            at(1, 16_500.0),
-            0.5,
-        );
-        on.handle(CsMessage::CsStreamBytes { stream: 2, bytes: dropped.into() }, at(1, 17_000.0), 0.5);
-        let second = on.handle(CsMessage::CsStreamEnd { stream: 2, end: EndKind::Complete }, at(1, 17_000.0), 0.5);
-        assert!(matches!(decision_of(&second), Some(Decision::Stop { reason: StopReason::AttemptCap, .. })), "{second:?}");
+        answer(&mut on, 1, 2, REGENERATE, DROPPED, 16_500.0);
+        let second = end(&mut on, 1, 2, 17_000.0);
+        assert!(matches!(second.decision, Some(Decision::Stop { reason: StopReason::AttemptCap, .. })), "{second:?}");
+        assert_eq!(pressed(&due(&mut on, 1, 40_000.0)), None);
+
+        // Past the deadline: a busy message retried once, then dropped near the end of its time.
+        let mut late = Hub::new(None, Settings::default(), None);
+        answer(&mut late, 1, 1, COMPLETION, BUSY, 0.0);
+        due(&mut late, 1, 6_000.0);
+        answer(&mut late, 1, 2, REGENERATE, DROPPED, 6_100.0);
+        let dropped_late = end(&mut late, 1, 2, 890_000.0);
+        assert!(matches!(dropped_late.decision, Some(Decision::Stop { .. })), "{dropped_late:?}");
+        assert_eq!(pressed(&due(&mut late, 1, 910_000.0)), None);
     }
 
     #[test]
-    fn a_json_routes_error_never_leads_to_a_click() {
-        let mut hub = Hub::new(None, Settings::default(), None);
-        let message = CsMessage::CsJsonResponse {
+    fn a_json_routes_error_never_leads_to_a_click_nor_replaces_a_countdown() {
+        let json = |status| CsMessage::CsJsonResponse {
             route: "/api/v0/chat/create_pow_challenge".into(),
             transport: Transport::Xhr,
-            status: 503,
+            status,
             headers: SelectedHeaders::default(),
             envelope: crate::protocol::Envelope::default(),
             elapsed_ms: None,
         };
-        let out = hub.handle(message, at(1, 0.0), 0.5);
-        assert!(matches!(decision_of(&out), Some(Decision::Explain { .. })), "{out:?}");
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 60_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let out = hub.handle(json(503), at(1, 0.0), 0.5);
+        assert!(matches!(out.decision, Some(Decision::Explain { .. })), "{out:?}");
+        assert_eq!((timer(&out), shown(&out).map(|s| s.0)), (None, Some("explained".into())));
+        assert_eq!(due(&mut hub, 1, 60_000.0).reply, None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 70_000.0);
+        assert_eq!(hub.handle(json(503), at(1, 71_000.0), 0.5).reply, None, "the countdown stays on screen");
+        assert_eq!(pressed(&due(&mut hub, 1, 76_000.0)), Some(PressControl::Retry));
     }
 
     #[test]
     fn a_cut_answer_waits_for_the_pages_auto_resume_then_presses_continue() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers },
-            at(1, 0.0),
-            0.0,
-        );
         let cut = "data: {\"p\":\"response/status\",\"o\":\"SET\",\"v\":\"INCOMPLETE\"}\n\n";
-        let out = hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: cut.into() }, at(1, 0.0), 0.0);
-        assert!(matches!(decision_of(&out), Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
-        assert_eq!(
-            hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 5_000.0), 0.5).reply,
-            Some(BgMessage::BgRetryGo { attempt: 1, control: Control::Continue })
-        );
+        let out = answer(&mut hub, 1, 1, COMPLETION, cut, 0.0);
+        assert!(matches!(out.decision, Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
+        assert_eq!(pressed(&due(&mut hub, 1, 5_000.0)), Some(PressControl::Continue));
     }
 
     #[test]
     fn a_reload_ends_the_countdown() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Xhr, status: 200, headers },
-            at(1, 0.0),
-            0.0,
-        );
-        hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
-        hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
-        assert!(hub.overdue_tabs(100_000.0).is_empty());
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        let reloaded = hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        assert_eq!((shown(&reloaded), timer(&reloaded)), (stopped("bannerReloaded"), None));
+        assert_eq!(due(&mut hub, 1, 9_000.0).reply, None);
+        assert_eq!(hub.handle(CsMessage::CsPageLoaded, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgAck), "nothing to say the next time");
+        assert!(hub.overdue(100_000.0).is_empty());
     }
 
     #[test]
     fn the_user_sending_a_message_ends_the_countdown() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let headers = SelectedHeaders { content_type: Some("text/event-stream".into()), ..Default::default() };
-        hub.handle(
-            CsMessage::CsStreamOpen { stream: 1, route: "/api/v0/chat/completion".into(), transport: Transport::Fetch, status: 200, headers },
-            at(1, 0.0),
-            0.0,
-        );
-        hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
-        stream(&mut hub, 1, 2, "/api/v0/chat/completion", OK, 2_000.0);
-        assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        let sent = open(&mut hub, 1, 2, COMPLETION, 2_000.0);
+        assert_eq!((shown(&sent).map(|s| s.0), timer(&sent)), (Some("idle".into()), None), "the banner goes, the timer stops");
+        bytes(&mut hub, 1, 2, OK, 2_500.0);
+        assert_eq!(due(&mut hub, 1, 9_000.0).reply, None);
+    }
+
+    #[test]
+    fn another_conversation_ends_the_countdown_and_the_banner_says_why() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        page(&mut hub, 1, "/a/chat/s/one", false, 0.0);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 100.0);
+        let moved = page(&mut hub, 1, "/a/chat/s/two", false, 2_000.0);
+        assert_eq!((shown(&moved), timer(&moved)), (stopped("bannerNavigated"), None));
+        assert_eq!(due(&mut hub, 1, 9_000.0).reply, None);
+        assert_eq!(hub.handle(CsMessage::CsRetryNow, at(1, 9_000.0), 0.5).reply, None);
+        // The first page state after a load names the conversation; it is no navigation.
+        let mut fresh = Hub::new(None, Settings::default(), None);
+        answer(&mut fresh, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!(page(&mut fresh, 1, "/a/chat/s/one", false, 100.0).reply, Some(BgMessage::BgAck));
+        assert_eq!(pressed(&due(&mut fresh, 1, 6_000.0)), Some(PressControl::Retry));
+        // The state keeps a hash, never the path, and JavaScript can hold it exactly.
+        assert!(!serde_json::to_string(fresh.state()).unwrap().contains("chat/s"));
+        assert!(fresh.state().tabs.iter().all(|t| t.conversation < 1 << 53));
+    }
+
+    #[test]
+    fn a_hidden_tab_pauses_its_countdown_when_the_settings_say_so() {
+        let mut hub = Hub::new(None, Settings { hidden_tabs: HiddenTabs::Pause, ..Settings::default() }, None);
+        page(&mut hub, 1, "/", false, 0.0);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        let hidden = page(&mut hub, 1, "/", true, 2_000.0);
+        assert_eq!((shown(&hidden).map(|s| s.0), timer(&hidden)), (Some("paused".into()), None));
+        assert_eq!(due(&mut hub, 1, 6_000.0).reply, None, "no press while hidden");
+        assert!(hub.overdue(60_000.0).is_empty(), "the backstop leaves a paused tab alone");
+        let shown_again = page(&mut hub, 1, "/", false, 60_000.0);
+        assert_eq!(timer(&shown_again), Some(3_000), "the rest of the countdown");
+        assert_eq!(pressed(&due(&mut hub, 1, 63_000.0)), Some(PressControl::Retry));
+        // Hidden from the start: the countdown waits from the start.
+        let mut background = Hub::new(None, Settings { hidden_tabs: HiddenTabs::Pause, ..Settings::default() }, None);
+        page(&mut background, 1, "/", true, 0.0);
+        let out = answer(&mut background, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!((shown(&out).map(|s| s.0), timer(&out)), (Some("paused".into()), None));
+        // Hidden tabs keep going by default.
+        let mut default = Hub::new(None, Settings::default(), None);
+        page(&mut default, 1, "/", true, 0.0);
+        assert_eq!(timer(&answer(&mut default, 1, 1, COMPLETION, BUSY, 0.0)), Some(5_000));
+    }
+
+    #[test]
+    fn a_press_without_a_new_request_stops_after_the_confirm_window() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!(pressed(&due(&mut hub, 1, 6_000.0)), Some(PressControl::Retry));
+        assert_eq!(timer(&due(&mut hub, 1, 8_000.0)), Some(8_000), "asked early: the window is not over");
+        let gave_up = due(&mut hub, 1, 16_000.0);
+        assert_eq!(shown(&gave_up), stopped("bannerUnconfirmed"));
+        // A request after the window is the user's own.
+        assert_eq!(shown(&open(&mut hub, 1, 2, REGENERATE, 17_000.0)).map(|s| s.0), Some("idle".into()));
+    }
+
+    #[test]
+    fn a_control_that_is_missing_or_belongs_to_another_message_stops_without_an_attempt() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        due(&mut hub, 1, 6_000.0);
+        let failed = hub.handle(CsMessage::CsPressFailed { why: PressFailure::NotRendered }, at(1, 6_010.0), 0.5);
+        assert_eq!(shown(&failed), stopped("bannerNotRendered"));
+        assert_eq!((hub.state().tabs[0].attempts, hub.state().missing_control), (0, 0));
+        answer(&mut hub, 1, 2, COMPLETION, BUSY, 10_000.0);
+        due(&mut hub, 1, 16_000.0);
+        let missing = hub.handle(CsMessage::CsPressFailed { why: PressFailure::NoControl }, at(1, 16_010.0), 0.5);
+        assert_eq!(shown(&missing), stopped("bannerNoControl"));
+        assert_eq!(hub.state().missing_control, 1, "counted for the self-check");
+        assert_eq!(hub.handle(CsMessage::CsPressFailed { why: PressFailure::NoControl }, at(1, 16_020.0), 0.5).reply, None, "only after a press");
+    }
+
+    #[test]
+    fn only_the_tab_whose_request_failed_acts() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        page(&mut hub, 1, "/a/chat/s/same", false, 0.0);
+        page(&mut hub, 2, "/a/chat/s/same", false, 0.0);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!(due(&mut hub, 2, 6_000.0).reply, None);
+        assert_eq!(hub.handle(CsMessage::CsRetryNow, at(2, 6_000.0), 0.5).reply, None);
+        assert_eq!(pressed(&due(&mut hub, 1, 6_000.0)), Some(PressControl::Retry));
+    }
+
+    #[test]
+    fn the_user_stands_unbusy_down() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!(shown(&hub.handle(CsMessage::CsStandDown { reason: StandDown::Typed }, at(1, 1_000.0), 0.5)), stopped("bannerStoodDown"));
+        assert_eq!(due(&mut hub, 1, 6_000.0).reply, None);
+        answer(&mut hub, 1, 2, COMPLETION, BUSY, 10_000.0);
+        assert_eq!(shown(&hub.handle(CsMessage::CsStandDown { reason: StandDown::Stop }, at(1, 11_000.0), 0.5)), stopped("bannerStopped"));
+        answer(&mut hub, 1, 3, COMPLETION, BUSY, 20_000.0);
+        assert_eq!(pressed(&hub.handle(CsMessage::CsRetryNow, at(1, 20_500.0), 0.5)), Some(PressControl::Retry), "Retry now does not wait");
+    }
+
+    #[test]
+    fn the_backstop_acts_for_a_tab_whose_timer_never_fired() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let busy = answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!(busy.alarm_at_ms, Some(10_000.0));
+        assert!(hub.overdue(9_000.0).is_empty(), "not overdue yet");
+        let found = hub.overdue(10_000.0);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].0, pressed(&found[0].1)), (1, Some(PressControl::Retry)));
+        // The press is never confirmed: the backstop ends it too.
+        let found = hub.overdue(30_000.0);
+        assert_eq!(shown(&found[0].1), stopped("bannerUnconfirmed"));
     }
 }

@@ -1,6 +1,7 @@
 //! Unbusy's core: everything the extension decides, as plain Rust testable with `cargo test`.
 //! Only `bindings` knows about JavaScript.
 
+pub mod banner;
 pub mod budget;
 pub mod classify;
 pub mod diagnose;
@@ -10,6 +11,7 @@ pub mod diagnose;
 pub mod fuzzing;
 pub mod hub;
 pub mod lenient;
+pub mod page_dom;
 pub mod protocol;
 pub mod restore;
 pub mod retry;
@@ -24,3 +26,12 @@ pub mod watch;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+
+/// A banner for tests of the wire format.
+#[cfg(test)]
+pub(crate) fn banner_sample() -> protocol::BannerView {
+    match banner::hidden() {
+        protocol::BgMessage::BgView { banner, .. } => *banner,
+        protocol::BgMessage::BgAck => unreachable!(),
+    }
+}

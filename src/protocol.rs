@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::diagnose::conflicts::HookState;
 use crate::diagnose::cookies::FirstSeen;
 use crate::diagnose::view::{DiagnoseInput, PopupView};
-use crate::retry::{Control, Decision};
 use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
 
@@ -22,6 +21,38 @@ pub const JSON_ROUTES: &[&str] = &["/api/v0/chat_session/create", "/api/v0/chat/
 /// Caps the relay enforces too; the background re-checks them.
 pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 pub const MAX_STREAMS_PER_TAB: usize = 16;
+/// Relay-side guards at the page boundary (the core applies its own, see `watch`).
+pub const MAX_STREAM_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_RELAY_MESSAGES_PER_SECOND: u32 = 400;
+/// Longest header value, envelope text or marker the relay passes on.
+pub const MAX_TEXT_CHARS: usize = 256;
+/// Longest JSON answer the hook reads for its error envelope.
+pub const MAX_JSON_CHARS: usize = 64 * 1024;
+/// Most hook markers in one report.
+pub const MAX_MARKERS: usize = 8;
+
+/// The response headers `SelectedHeaders` carries, as the hook asks for them.
+pub const HEADER_NAMES: &[&str] = &["content-type", "retry-after", "x-amzn-waf-action", "cf-mitigated", "x-ds-sse-heartbeat-timeout-secs"];
+/// The fields of `Envelope`.
+pub const ENVELOPE_KEYS: &[&str] = &["code", "msg", "biz_code", "biz_msg", "mute_until"];
+
+/// Where the background keeps things (`storage.session` unless said otherwise).
+pub const STORAGE_KEYS: &[(&str, &str)] = &[
+    ("hubState", "hubState"),
+    ("recentEvents", "recentEvents"),
+    ("coreFaults", "coreFaults"),
+    ("statusIncident", "statusIncident"),
+    // storage.local
+    ("busyHistory", "busyHistory"),
+    ("cookieFirstSeen", "cookieFirstSeen"),
+    // storage.sync
+    ("settings", "settings"),
+];
+/// Recent verdicts kept for the popup.
+pub const RECENT_EVENTS_LIMIT: usize = 50;
+
+/// The window events of the hook↔relay handshake (the only thing the two share before the port).
+pub const HANDSHAKE_EVENTS: &[(&str, &str)] = &[("hookPort", "unbusy:hook-port"), ("hookReady", "unbusy:hook-ready"), ("relayReady", "unbusy:relay-ready")];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,15 +138,24 @@ pub enum CsMessage {
     CsDropped {
         count: u32,
     },
-    /// The countdown ended (or the user pressed "Retry now"): may the relay press retry?
-    CsRetryDue {
-        manual: bool,
+    /// Where the page is and whether it is on screen, sent before any other message whenever
+    /// either changed. The path names the conversation (the app changes it in place); the core
+    /// keeps only a hash of it.
+    CsPageState {
+        conversation: String,
+        hidden: bool,
     },
-    /// The relay pressed the page's retry control.
-    CsRetryFired,
-    /// The countdown was abandoned.
-    CsRetryCancel {
-        reason: CancelReason,
+    /// The one timer the core asked for (`BgView::timer_ms`) ran out.
+    CsTimerDue,
+    /// The user pressed the banner's "Retry now".
+    CsRetryNow,
+    /// The user stood Unbusy down (the banner's "Stop", or typing in the message box).
+    CsStandDown {
+        reason: StandDown,
+    },
+    /// The relay could not press the control the core asked for.
+    CsPressFailed {
+        why: PressFailure,
     },
     /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
     CsPageLoaded,
@@ -132,20 +172,25 @@ pub enum CsMessage {
     },
 }
 
+/// What the user did to stop a countdown (page facts; the core decides what they end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CancelReason {
-    /// The user pressed "Stop".
+pub enum StandDown {
+    /// The banner's "Stop".
     Stop,
-    /// The user typed in the message box.
+    /// A trusted input event in the message box.
     Typed,
-    /// The page's retry control could not be found.
+}
+
+/// Why the relay could not press the control (page facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PressFailure {
+    /// The last assistant message holds no such control.
     NoControl,
-    /// The control was pressed but no new generation request followed.
-    Unconfirmed,
-    /// The page moved to another conversation before the click was due: the control on screen
-    /// belongs to another answer.
-    Navigated,
+    /// The message the failure belongs to is no longer the last one in the page (a virtualised
+    /// list scrolled away from it, or it was re-rendered): the control on screen is another answer's.
+    NotRendered,
 }
 
 /// From the extension's own pages (popup, options).
@@ -188,35 +233,80 @@ pub struct Sender {
     pub local_hour: u8,
 }
 
-/// The background's answer to the relay.
+/// The background's answer to the relay (or a message sent to it unasked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BgMessage {
-    BgVerdict {
-        stream: Option<u32>,
-        route: String,
-        verdict: Verdict,
-        label: String,
-        /// The `_locales` message explaining the verdict, and its arguments.
-        message: String,
-        message_args: Vec<String>,
-        /// What Unbusy will do about it (filled in by the hub).
-        decision: Option<Decision>,
-        /// Hidden tabs pause their countdown (a setting).
-        pause_hidden: bool,
+    /// Everything the relay does for this tab: show `banner`, run the one timer (replacing any
+    /// other; none if absent), press `press` now.
+    BgView {
+        banner: Box<BannerView>,
+        #[serde(default)]
+        timer_ms: Option<u64>,
+        #[serde(default)]
+        press: Option<PressControl>,
+        /// Remember the last assistant message now: the failure belongs to it, and a press
+        /// happens only while it is still the last one.
+        #[serde(default)]
+        mark_message: bool,
     },
-    /// Press the page's `control` now (automatic attempt `attempt`).
-    BgRetryGo {
-        attempt: u32,
-        control: Control,
-    },
-    BgRetryWait {
-        delay_ms: u64,
-    },
-    BgRetryStop,
-    /// Sent unasked by the background's backstop alarm: "your retry is overdue, ask now".
-    BgRetryPoke,
     BgAck,
+}
+
+/// Which control of the page to press (wire form of `retry::Control`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PressControl {
+    Retry,
+    Continue,
+}
+
+/// The in-page banner, as the core wants it shown. Text is `_locales` keys and arguments only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BannerView {
+    pub visible: bool,
+    /// `idle`, `waiting`, `paused`, `retrying`, `stopped`, `explained` or `ok` (also for tests and styling).
+    pub state: String,
+    /// The verdict's label (`busy:server_busy`), empty when none.
+    pub verdict: String,
+    pub route: String,
+    pub reason: Option<Text>,
+    pub detail: Option<Text>,
+    /// A live countdown: the relay shows `key` with the seconds left first, then `args`.
+    pub countdown: Option<Countdown>,
+    pub notes: Vec<Text>,
+    /// "Retry now" and "Stop".
+    pub buttons: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub key: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Countdown {
+    pub key: String,
+    pub args: Vec<String>,
+    pub remaining_ms: u64,
+    /// Frozen (a hidden tab that waits): the relay shows `remaining_ms` without counting down.
+    pub paused: bool,
+}
+
+/// The toolbar badge for one tab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadgeView {
+    pub text: String,
+    pub color: String,
+}
+
+/// A system notification the background shows (only with the user's permission and setting).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub id: String,
+    pub title: Text,
+    pub message: Text,
 }
 
 /// One line of the recent-events list the popup shows.
@@ -239,10 +329,195 @@ pub struct RetrySummary {
     pub waited_ms: f64,
 }
 
+impl CsMessage {
+    /// The wire name of each message (serde's tag); exhaustive, so a new message needs one.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            CsMessage::CsStreamOpen { .. } => "cs_stream_open",
+            CsMessage::CsStreamBytes { .. } => "cs_stream_bytes",
+            CsMessage::CsStreamEnd { .. } => "cs_stream_end",
+            CsMessage::CsJsonResponse { .. } => "cs_json_response",
+            CsMessage::CsDropped { .. } => "cs_dropped",
+            CsMessage::CsPageState { .. } => "cs_page_state",
+            CsMessage::CsTimerDue => "cs_timer_due",
+            CsMessage::CsRetryNow => "cs_retry_now",
+            CsMessage::CsStandDown { .. } => "cs_stand_down",
+            CsMessage::CsPressFailed { .. } => "cs_press_failed",
+            CsMessage::CsPageLoaded => "cs_page_loaded",
+            CsMessage::CsSiteCrashed => "cs_site_crashed",
+            CsMessage::CsPageHooks { .. } => "cs_page_hooks",
+        }
+    }
+}
+
+/// Every message type on the wire, for the generated module (checked against serde by a test).
+pub const MESSAGE_TYPES: &[&str] = &[
+    "cs_stream_open",
+    "cs_stream_bytes",
+    "cs_stream_end",
+    "cs_json_response",
+    "cs_dropped",
+    "cs_page_state",
+    "cs_timer_due",
+    "cs_retry_now",
+    "cs_stand_down",
+    "cs_press_failed",
+    "cs_page_loaded",
+    "cs_site_crashed",
+    "cs_page_hooks",
+    "bg_view",
+    "bg_ack",
+    "ui_get_settings",
+    "ui_save_settings",
+    "ui_diagnose",
+    "bg_settings",
+    "bg_diagnosis",
+];
+
+/// The JavaScript module `cargo xtask build` writes to `extension/generated/protocol.js`: every
+/// constant the scripts need, from the definitions above, as one frozen global the scripts read
+/// at start (the hook removes it from the page's view).
+pub fn js_module() -> String {
+    use serde_json::{json, Map, Value};
+    let camel = |name: &str| -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in name.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let named = |pairs: &[(&str, &str)]| Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>());
+    let types: Map<String, Value> = MESSAGE_TYPES.iter().map(|t| (camel(t), json!(t))).collect();
+    let marker_of = |prefix: &str| -> Vec<Value> {
+        crate::diagnose::conflicts::HOOK_MARKERS.iter().filter_map(|(m, _)| m.strip_prefix(prefix).map(|name| json!([name, m]))).collect()
+    };
+    let symbols: Vec<&str> = crate::diagnose::conflicts::HOOK_MARKERS.iter().map(|(m, _)| *m).filter(|m| !m.contains(':')).collect();
+    let constants = json!({
+        "routes": { "stream": GENERATION_ROUTES, "json": JSON_ROUTES },
+        "headers": HEADER_NAMES,
+        "envelopeKeys": ENVELOPE_KEYS,
+        "transports": ["fetch", "xhr"],
+        "ends": ["complete", "aborted", "network_error"],
+        "hookStates": ["clean", "wrapped_before", "replaced_after"],
+        "standDown": { "stop": "stop", "typed": "typed" },
+        "pressFailure": { "noControl": "no_control", "notRendered": "not_rendered" },
+        "caps": {
+            "chunkBytes": MAX_CHUNK_BYTES,
+            "streamBytes": MAX_STREAM_BYTES,
+            "messagesPerSecond": MAX_RELAY_MESSAGES_PER_SECOND,
+            "textChars": MAX_TEXT_CHARS,
+            "jsonChars": MAX_JSON_CHARS,
+            "markers": MAX_MARKERS,
+            "recentEvents": RECENT_EVENTS_LIMIT,
+        },
+        "types": types,
+        "events": named(HANDSHAKE_EVENTS),
+        "storage": named(STORAGE_KEYS),
+        "markers": { "symbols": symbols, "xhrProperties": marker_of("xhr:"), "requestHeaders": marker_of("header:") },
+        "page": {
+            "messageBlock": crate::page_dom::MESSAGE_BLOCK,
+            "userMessage": crate::page_dom::USER_MESSAGE,
+            "controls": { "retry": crate::page_dom::RETRY_LOCATORS, "continue": crate::page_dom::CONTINUE_LOCATORS },
+            "crashScreenTexts": crate::page_dom::CRASH_SCREEN_TEXTS,
+        },
+    });
+    let body = serde_json::to_string_pretty(&constants).expect("constants serialise");
+    format!(
+        "// Generated by `cargo xtask build` from src/protocol.rs and src/page_dom.rs: do not edit.\n\
+         // Every constant the extension's scripts share with the Rust core.\n\
+         globalThis.UnbusyProtocol = (function freeze(value) {{\n  \
+         if (value && typeof value === \"object\") Object.values(value).forEach(freeze);\n  \
+         return Object.freeze(value);\n}})({body});\n"
+    )
+}
+
 pub fn is_generation_route(route: &str) -> bool {
     GENERATION_ROUTES.contains(&route)
 }
 
 pub fn is_json_route(route: &str) -> bool {
     JSON_ROUTES.contains(&route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<CsMessage> {
+        vec![
+            CsMessage::CsStreamOpen { stream: 1, route: "r".into(), transport: Transport::Xhr, status: 200, headers: SelectedHeaders::default() },
+            CsMessage::CsStreamBytes { stream: 1, bytes: String::new() },
+            CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete },
+            CsMessage::CsJsonResponse {
+                route: "r".into(),
+                transport: Transport::Fetch,
+                status: 200,
+                headers: SelectedHeaders::default(),
+                envelope: Envelope::default(),
+                elapsed_ms: None,
+            },
+            CsMessage::CsDropped { count: 1 },
+            CsMessage::CsPageState { conversation: "/".into(), hidden: false },
+            CsMessage::CsTimerDue,
+            CsMessage::CsRetryNow,
+            CsMessage::CsStandDown { reason: StandDown::Stop },
+            CsMessage::CsPressFailed { why: PressFailure::NotRendered },
+            CsMessage::CsPageLoaded,
+            CsMessage::CsSiteCrashed,
+            CsMessage::CsPageHooks { fetch: HookState::Clean, xhr: HookState::Clean, markers: Vec::new(), login_token: None },
+        ]
+    }
+
+    #[test]
+    fn the_generated_names_are_serdes_names() {
+        let samples = samples();
+        for message in &samples {
+            let value = serde_json::to_value(message).unwrap();
+            assert_eq!(value["type"], message.type_name());
+            assert!(MESSAGE_TYPES.contains(&message.type_name()));
+        }
+        let cs_types = MESSAGE_TYPES.iter().filter(|t| t.starts_with("cs_")).count();
+        assert_eq!(cs_types, samples.len(), "one sample per relay message");
+        let view = BgMessage::BgView { banner: Box::new(crate::banner_sample()), timer_ms: None, press: None, mark_message: false };
+        for (message, name) in [(view, "bg_view"), (BgMessage::BgAck, "bg_ack")] {
+            assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
+        }
+        for (message, name) in
+            [(UiMessage::UiGetSettings, "ui_get_settings"), (UiMessage::UiSaveSettings { settings: serde_json::Value::Null }, "ui_save_settings")]
+        {
+            assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
+            assert!(MESSAGE_TYPES.contains(&name));
+        }
+        let all_headers = SelectedHeaders {
+            content_type: Some(String::new()),
+            retry_after: Some(String::new()),
+            waf_action: Some(String::new()),
+            cf_mitigated: Some(String::new()),
+            heartbeat_timeout_secs: Some(String::new()),
+        };
+        let keys: Vec<String> = serde_json::to_value(all_headers).unwrap().as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), HEADER_NAMES.len());
+        assert!(HEADER_NAMES.iter().all(|h| keys.iter().any(|k| k == h)));
+        let envelope = Envelope { code: Some(1), msg: Some(String::new()), biz_code: Some(1), biz_msg: Some(String::new()), mute_until: Some(1) };
+        let keys: Vec<String> = serde_json::to_value(envelope).unwrap().as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), ENVELOPE_KEYS.len());
+        assert!(ENVELOPE_KEYS.iter().all(|h| keys.iter().any(|k| k == h)));
+    }
+
+    #[test]
+    fn the_js_module_holds_the_routes_and_the_types() {
+        let module = js_module();
+        assert!(module.starts_with("// Generated"));
+        for needle in GENERATION_ROUTES.iter().chain(JSON_ROUTES).chain(MESSAGE_TYPES) {
+            assert!(module.contains(&format!("\"{needle}\"")), "{needle}");
+        }
+    }
 }

@@ -41,6 +41,9 @@ pub struct Policy {
     pub max_attempts: u32,
     /// The time from a message's first failure after which Unbusy gives up (the user's setting).
     pub deadline_ms: u64,
+    /// After a press, the page's new generation request must arrive within this time, or the
+    /// press did not work and Unbusy stops (and a request within it counts as automatic).
+    pub confirm_window_ms: u64,
 }
 
 impl Default for Policy {
@@ -63,6 +66,7 @@ impl Default for Policy {
             max_hint_ms: 300_000,
             max_attempts: 0,
             deadline_ms: 15 * 60_000,
+            confirm_window_ms: 10_000,
         };
         policy.max_attempts = policy.implied_max_attempts();
         policy

@@ -2,11 +2,12 @@
 //! can check each one exists in every locale (a missing key shows as the raw key).
 //!
 //! The lists below are written out; the tests prove them complete: enum lists against the variant
-//! names serde derives from the enums themselves, the popup's keys against the string literals
-//! in `src/diagnose/`.
+//! names serde derives from the enums themselves, the banner's and the popup's keys against the
+//! string literals of the modules that emit them.
 
 use std::collections::BTreeSet;
 
+use crate::banner::{stop_key, suggestion_key, TEXT_KEYS as BANNER_KEYS};
 use crate::diagnose::{Action, Likelihood};
 use crate::retry::{StopReason, Suggestion};
 use crate::verdict::{ChallengeKind, Verdict};
@@ -55,28 +56,6 @@ pub const SUGGESTIONS: [Suggestion; 7] = [
 pub const STOP_REASONS: [StopReason; 3] = [StopReason::AttemptCap, StopReason::Deadline, StopReason::AutoRetryOff];
 
 const LIKELIHOODS: [Likelihood; 3] = [Likelihood::Unlikely, Likelihood::Possible, Likelihood::Likely];
-
-/// The banner's line for a suggestion (`bg_*` replies carry the suggestion, the relay shows this).
-pub fn suggestion_key(suggestion: Suggestion) -> &'static str {
-    match suggestion {
-        Suggestion::InstantMode => "suggestInstantMode",
-        Suggestion::SearchOff => "suggestSearchOff",
-        Suggestion::NewChat => "suggestNewChat",
-        Suggestion::LogIn => "suggestLogIn",
-        Suggestion::ReloadPage => "suggestReloadPage",
-        Suggestion::CheckStatus => "suggestCheckStatus",
-        Suggestion::CheckNetwork => "suggestCheckNetwork",
-    }
-}
-
-/// The banner's line when retrying stopped.
-pub fn stop_reason_key(reason: StopReason) -> &'static str {
-    match reason {
-        StopReason::AttemptCap => "bannerAttemptCap",
-        StopReason::Deadline => "bannerDeadline",
-        StopReason::AutoRetryOff => "bannerAutoRetryOff",
-    }
-}
 
 /// The popup names a likelihood tag `likelihood_<likelihood>`.
 pub fn likelihood_key(likelihood: Likelihood) -> String {
@@ -189,7 +168,8 @@ const FIX_IDS: &[&str] = &[
 pub fn all_text_keys() -> BTreeSet<String> {
     let mut keys: BTreeSet<String> = verdict_examples().iter().map(|v| v.message().0.to_string()).collect();
     keys.extend(SUGGESTIONS.map(suggestion_key).map(String::from));
-    keys.extend(STOP_REASONS.map(stop_reason_key).map(String::from));
+    keys.extend(STOP_REASONS.map(stop_key).map(String::from));
+    keys.extend(BANNER_KEYS.iter().map(|k| k.to_string()));
     keys.extend(LIKELIHOODS.map(likelihood_key));
     keys.extend(action_examples().iter().map(action_key));
     keys.extend(DIAGNOSE_KEYS.iter().map(|k| k.to_string()));
@@ -248,9 +228,13 @@ mod tests {
         assert_eq!(names(action_examples().iter().map(kind_of).collect()), declared_variants::<Action>(TAGGED_PROBE));
     }
 
-    /// `src/diagnose/` without its test modules.
+    /// Source files without their test modules.
+    fn without_tests(files: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        files.iter().map(|&(name, text)| (name, text.split("#[cfg(test)]").next().unwrap())).collect()
+    }
+
     fn diagnose_sources() -> Vec<(&'static str, &'static str)> {
-        let files = [
+        without_tests(&[
             ("advice.rs", include_str!("diagnose/advice.rs")),
             ("conflicts.rs", include_str!("diagnose/conflicts.rs")),
             ("connection.rs", include_str!("diagnose/connection.rs")),
@@ -258,34 +242,46 @@ mod tests {
             ("history.rs", include_str!("diagnose/history.rs")),
             ("mod.rs", include_str!("diagnose/mod.rs")),
             ("view.rs", include_str!("diagnose/view.rs")),
-        ];
-        files.into_iter().map(|(name, text)| (name, text.split("#[cfg(test)]").next().unwrap())).collect()
+        ])
     }
 
-    /// The contents of every plain `"…"` literal in `source` (no escapes: keys have none).
-    fn string_literals(source: &str) -> Vec<&str> {
-        source.split('"').skip(1).step_by(2).collect()
+    /// The `"…"` literals of `sources` shaped like a key named `<prefix><Name>`, with their file
+    /// (comments skipped; no key literal spans lines or holds an escape).
+    fn key_literals(sources: &[(&'static str, &'static str)], prefixes: &[&str]) -> BTreeSet<(String, &'static str)> {
+        let is_key = |s: &str| {
+            prefixes.iter().any(|p| s.strip_prefix(p).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase())))
+                && s.chars().all(|c| c.is_ascii_alphanumeric())
+        };
+        let mut found = BTreeSet::new();
+        for &(name, source) in sources {
+            for line in source.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                found.extend(line.split('"').skip(1).step_by(2).filter(|s| is_key(s)).map(|s| (s.to_string(), name)));
+            }
+        }
+        found
+    }
+
+    /// Every key literal of `sources` is `listed`, and every listed key is still used there.
+    fn assert_listed_exactly(sources: &[(&'static str, &'static str)], prefixes: &[&str], listed: BTreeSet<String>, list_name: &str) {
+        let found = key_literals(sources, prefixes);
+        let unlisted: Vec<_> = found.iter().filter(|(key, _)| !listed.contains(key)).collect();
+        assert!(unlisted.is_empty(), "key literals missing from {list_name}: {unlisted:?}");
+        let unused: Vec<_> = listed.iter().filter(|key| !found.iter().any(|(k, _)| k == *key)).collect();
+        assert!(unused.is_empty(), "{list_name} lists keys its sources no longer use: {unused:?}");
     }
 
     #[test]
     fn every_key_literal_in_diagnose_is_listed_and_every_listed_key_is_used() {
-        let key_prefixes = ["finding", "why", "glance", "reported"];
-        let is_key = |s: &str| {
-            key_prefixes.iter().any(|p| s.strip_prefix(p).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase())))
-                && s.chars().all(|c| c.is_ascii_alphanumeric())
-        };
-        let mut found = BTreeSet::new();
-        for (name, source) in diagnose_sources() {
-            // Keep the source's own line breaks out of the literal split: no literal spans lines here.
-            for line in source.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                found.extend(string_literals(line).into_iter().filter(|s| is_key(s)).map(|s| (s.to_string(), name)));
-            }
-        }
-        let listed: BTreeSet<&str> = DIAGNOSE_KEYS.iter().copied().collect();
-        let unlisted: Vec<_> = found.iter().filter(|(key, _)| !listed.contains(key.as_str())).collect();
-        assert!(unlisted.is_empty(), "key literals of src/diagnose/ missing from DIAGNOSE_KEYS: {unlisted:?}");
-        let unused: Vec<_> = listed.iter().filter(|key| !found.iter().any(|(k, _)| k == *key)).collect();
-        assert!(unused.is_empty(), "DIAGNOSE_KEYS lists keys src/diagnose/ no longer uses: {unused:?}");
+        let listed = DIAGNOSE_KEYS.iter().map(|k| k.to_string()).collect();
+        assert_listed_exactly(&diagnose_sources(), &["finding", "why", "glance", "reported"], listed, "DIAGNOSE_KEYS");
+    }
+
+    #[test]
+    fn every_banner_and_notification_key_literal_is_listed_and_every_listed_key_is_used() {
+        let sources = without_tests(&[("banner.rs", include_str!("banner.rs")), ("hub.rs", include_str!("hub.rs"))]);
+        // `banner::TEXT_KEYS` plus the stop reasons' keys, which are written in banner.rs too.
+        let listed = BANNER_KEYS.iter().map(|k| k.to_string()).chain(STOP_REASONS.map(stop_key).map(String::from)).collect();
+        assert_listed_exactly(&sources, &["banner", "notify"], listed, "banner::TEXT_KEYS");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{ResponseHead, StreamClassifier, StreamEnd};
-use crate::protocol::{self, BgMessage, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, VerdictEvent};
+use crate::protocol::{self, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, VerdictEvent};
 use crate::verdict::Verdict;
 
 /// Messages a tab may send per second: twice the relay's own cap, so a working relay never meets it.
@@ -110,12 +110,21 @@ impl TabMeter {
     }
 }
 
-/// What the background should do after a message.
+/// What the watcher learnt from a message.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
-    pub reply: Option<BgMessage>,
+    /// A response judged (each stream once); the hub decides what follows.
+    pub found: Option<Found>,
     /// A verdict to add to the recent-events list (never from a private window).
     pub record: Option<VerdictEvent>,
+}
+
+/// A judged response: a generation stream (`stream`) or a JSON route (`None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub stream: Option<u32>,
+    pub route: String,
+    pub verdict: Verdict,
 }
 
 #[derive(Default)]
@@ -140,6 +149,11 @@ impl Watcher {
     }
 
     /// Messages refused, by reason.
+    /// Whether this stream of the sender's tab is being watched (admitted, not yet ended).
+    pub fn watches(&self, sender: Sender, stream: u32) -> bool {
+        self.streams.contains_key(&(sender.tab_id, sender.frame_id, stream))
+    }
+
     pub fn drops(&self) -> DropCounts {
         self.drops
     }
@@ -241,18 +255,25 @@ impl Watcher {
                 }
                 let verdict = judge_json_response(status, headers, &envelope, sender.now_ms);
                 if verdict == Verdict::Ok {
-                    return Outcome { reply: Some(BgMessage::BgAck), record: None };
+                    return Outcome::default();
                 }
                 event_outcome(None, route, transport, verdict, sender)
             }
             CsMessage::CsDropped { count } => {
                 self.drops.by_relay = self.drops.by_relay.saturating_add(count);
-                Outcome { reply: Some(BgMessage::BgAck), record: None }
+                // The relay does not say what it dropped; most often a chunk over its size limit. A
+                // stream of this frame still undecided may be missing bytes: a spliced stream could
+                // read as anything (a complete answer as dropped, then regenerated), so it is
+                // forgotten unjudged, as over the byte rate.
+                self.streams.retain(|(tab, frame, _), s| s.reported || !(*tab == sender.tab_id && *frame == sender.frame_id));
+                Outcome::default()
             }
             // Retry messages belong to the hub.
-            CsMessage::CsRetryDue { .. }
-            | CsMessage::CsRetryFired
-            | CsMessage::CsRetryCancel { .. }
+            CsMessage::CsPageState { .. }
+            | CsMessage::CsTimerDue
+            | CsMessage::CsRetryNow
+            | CsMessage::CsStandDown { .. }
+            | CsMessage::CsPressFailed { .. }
             | CsMessage::CsPageHooks { .. }
             | CsMessage::CsSiteCrashed
             | CsMessage::CsPageLoaded => self.reject(),
@@ -308,7 +329,7 @@ impl Watcher {
     }
 
     fn report(&mut self, key: (i32, i32, u32), decided: Option<Verdict>, sender: Sender) -> Outcome {
-        let ack = Outcome { reply: Some(BgMessage::BgAck), record: None };
+        let ack = Outcome::default();
         let Some(verdict) = decided else { return ack };
         let Some(state) = self.streams.get_mut(&key) else { return ack };
         if std::mem::replace(&mut state.reported, true) {
@@ -329,11 +350,7 @@ fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdi
         label: label.clone(),
         after_retries: None,
     });
-    let (message, message_args) = verdict.message();
-    Outcome {
-        reply: Some(BgMessage::BgVerdict { stream, route, verdict, label, message: message.into(), message_args, decision: None, pause_hidden: false }),
-        record,
-    }
+    Outcome { found: Some(Found { stream, route, verdict }), record }
 }
 
 fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
@@ -398,11 +415,31 @@ mod tests {
         w.handle(open(1), sender());
         let bytes = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
         let out = w.handle(CsMessage::CsStreamBytes { stream: 1, bytes: bytes.into() }, sender());
-        assert!(matches!(out.reply, Some(BgMessage::BgVerdict { verdict: Verdict::Busy { .. }, .. })));
+        assert!(matches!(out.found, Some(Found { verdict: Verdict::Busy { .. }, stream: Some(1), .. })));
         assert_eq!(out.record.map(|r| r.label), Some("busy:server_busy".to_string()));
         let end = w.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, sender());
-        assert_eq!(end.reply, Some(BgMessage::BgAck));
+        assert_eq!(end.found, None, "each stream is judged once");
         assert_eq!(w.open_streams(), 0);
+    }
+
+    #[test]
+    fn a_stream_that_lost_a_chunk_in_the_relay_is_not_judged() {
+        let mut w = Watcher::new();
+        w.handle(open(1), sender());
+        w.handle(CsMessage::CsStreamBytes { stream: 1, bytes: "data: {\"v\":\"Hel".into() }, sender());
+        // The relay dropped the chunk with the finish frame, then the page's stream ended.
+        w.handle(CsMessage::CsDropped { count: 1 }, sender());
+        let end = w.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, sender());
+        assert_eq!((end.found, end.record), (None, None), "no verdict, so no regeneration of an answer that may be whole");
+        assert_eq!(w.drops().by_relay, 1);
+        // Another tab's stream and a stream already judged are untouched.
+        let other = Sender { tab_id: 4, ..sender() };
+        w.handle(open(2), other);
+        w.handle(open(3), sender());
+        let busy = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
+        w.handle(CsMessage::CsStreamBytes { stream: 3, bytes: busy.into() }, sender());
+        w.handle(CsMessage::CsDropped { count: 1 }, sender());
+        assert_eq!(w.open_streams(), 2);
     }
 
     #[test]
@@ -411,7 +448,7 @@ mod tests {
         let private = Sender { incognito: true, ..sender() };
         w.handle(open(1), private);
         let out = w.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, private);
-        assert!(out.reply.is_some());
+        assert_eq!(out.found.map(|f| f.verdict), Some(Verdict::Dropped));
         assert_eq!(out.record, None);
     }
 
@@ -449,7 +486,7 @@ mod tests {
             elapsed_ms: None,
         };
         let out = w.handle(msg, sender());
-        assert_eq!((out.reply, out.record), (Some(BgMessage::BgAck), None));
+        assert_eq!((out.found, out.record), (None, None));
     }
 
     #[test]

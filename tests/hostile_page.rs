@@ -91,17 +91,11 @@ mod background {
     }
 
     fn verdict_of(outcome: &Outcome) -> Option<&Verdict> {
-        match &outcome.reply {
-            Some(BgMessage::BgVerdict { verdict, .. }) => Some(verdict),
-            _ => None,
-        }
+        outcome.verdict.as_ref()
     }
 
     fn decision_of(outcome: &Outcome) -> Option<&Decision> {
-        match &outcome.reply {
-            Some(BgMessage::BgVerdict { decision, .. }) => decision.as_ref(),
-            _ => None,
-        }
+        outcome.decision.as_ref()
     }
 
     fn diagnose(hub: &mut Hub, input: Value) -> PopupView {
@@ -237,8 +231,8 @@ mod background {
         assert!(matches!(decision_of(&out), Some(Decision::Retry { .. })), "{out:?}");
         hub.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, at(1, T0), 0.5);
         let longest = restore::longest_wait_ms(&Policy::default());
-        let due = hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, T0 + longest + 1.0), 0.5);
-        assert_eq!(due.reply, Some(BgMessage::BgRetryGo { attempt: 1, control: unbusy::retry::Control::Retry }));
+        let due = hub.handle(CsMessage::CsTimerDue, at(1, T0 + longest + 1.0), 0.5);
+        assert!(matches!(due.reply, Some(BgMessage::BgView { press: Some(unbusy::protocol::PressControl::Retry), .. })), "{due:?}");
     }
 
     #[test]
@@ -251,8 +245,8 @@ mod background {
         let mut hub = hub_from_storage(&state, &Value::Null, &Value::Null, T0);
         assert_eq!(hub.state().tabs.len(), 1, "the damaged tab is dropped, the other kept");
         let longest = restore::longest_wait_ms(&Policy::default());
-        match hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, T0), 0.5).reply {
-            Some(BgMessage::BgRetryWait { delay_ms }) => {
+        match hub.handle(CsMessage::CsTimerDue, at(1, T0), 0.5).reply {
+            Some(BgMessage::BgView { timer_ms: Some(delay_ms), press: None, .. }) => {
                 assert!(delay_ms as f64 <= longest, "{delay_ms}")
             }
             other => panic!("{other:?}"),

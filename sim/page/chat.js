@@ -219,6 +219,13 @@ async function generate(container, path, attempt) {
     answer.showError(answer.error || "Connection interrupted.", () => generate(container, "/api/v0/chat/regenerate", attempt + 1));
   } else {
     container.dataset.state = "done";
+    // Like the site, a finished answer keeps its own regenerate icon.
+    const actions = container.appendChild(element("div", "msg-actions"));
+    const button = actions.appendChild(element("div", "ds-icon-button"));
+    button.setAttribute("role", "button");
+    button.tabIndex = 0;
+    button.appendChild(retryIcon());
+    button.addEventListener("click", () => generate(container, "/api/v0/chat/regenerate", attempt + 1));
   }
 }
 
@@ -237,6 +244,18 @@ document.getElementById("composer").addEventListener("submit", (event) => {
 document.getElementById("new-chat").addEventListener("click", () => {
   history.pushState({}, "", `/a/chat/s/${Math.random().toString(36).slice(2, 10)}${location.search}`);
   messages.replaceChildren();
+});
+
+// Like the app's virtualised list: scrolled far up, the newest messages leave the DOM (and come
+// back when the user returns to the bottom).
+let offscreen = [];
+document.getElementById("older").addEventListener("click", () => {
+  offscreen = [...messages.children].slice(-2);
+  for (const block of offscreen) block.remove();
+});
+document.getElementById("latest").addEventListener("click", () => {
+  messages.append(...offscreen);
+  offscreen = [];
 });
 
 input.addEventListener("keydown", (event) => {

@@ -2,7 +2,6 @@
 //! API routes answered from fixtures, and the request log.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::faults;
 use crate::fixtures::Fixture;
 use crate::scenario::Scenario;
 
@@ -63,7 +63,8 @@ struct State {
     log: Mutex<Vec<LogEntry>>,
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+// An error from a body aborts the connection mid-body (a fault mode; src/faults.rs).
+type Body = BoxBody<Bytes, std::io::Error>;
 
 fn now_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
@@ -94,7 +95,7 @@ pub async fn run(options: Options) -> Result<(), String> {
             let Ok(tls) = acceptor.accept(tcp).await else { return };
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state).await) }
+                async move { handle(req, &state).await }
             });
             let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
         });
@@ -131,14 +132,14 @@ fn html_escape(text: &str) -> String {
 }
 
 fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()).boxed());
+    let mut response = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert("content-type", content_type.parse().expect("static content type"));
     response.headers_mut().insert("cache-control", "no-store".parse().expect("static header"));
     response
 }
 
-async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
+async fn handle(req: Request<Incoming>, state: &State) -> Result<Response<Body>, faults::Reset> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -165,7 +166,10 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
         }
         state.log.lock().expect("log lock").push(entry);
     }
-    response
+    match response.extensions().get::<faults::Reset>() {
+        Some(reset) => Err(*reset),
+        None => Ok(response),
+    }
 }
 
 fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> (Response<Body>, Option<usize>, Option<String>) {
@@ -257,10 +261,17 @@ fn serve_fixture(state: &State, name: &str) -> Response<Body> {
 const HANG: Duration = Duration::from_secs(600);
 
 fn serve(state: &State, name: &str, hang: bool) -> Response<Body> {
+    let (name, faults) = faults::split(name).unwrap_or((name, Vec::new()));
     let fixture = match Fixture::load(&state.options.fixtures, name) {
         Ok(f) => f,
         Err(e) => return full(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e),
     };
+    if !faults.is_empty() {
+        return match faults::plan(&fixture, &faults, state.options.frame_delay_ms) {
+            Ok(plan) => faults::response(plan),
+            Err(e) => full(StatusCode::BAD_REQUEST, "text/plain", e),
+        };
+    }
     let frames = fixture.frames();
     let delay = Duration::from_millis(state.options.frame_delay_ms);
     let stream = futures_util::stream::unfold((frames.into_iter(), true), move |(mut frames, first)| async move {
@@ -273,7 +284,7 @@ fn serve(state: &State, name: &str, hang: bool) -> Response<Body> {
         if !first {
             tokio::time::sleep(delay).await;
         }
-        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(frame))), (frames, false)))
+        Some((Ok::<_, std::io::Error>(Frame::data(Bytes::from(frame))), (frames, false)))
     });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     *response.status_mut() = StatusCode::from_u16(fixture.status).unwrap_or(StatusCode::OK);

@@ -19,12 +19,14 @@ for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", l
     assert.deepEqual(errors, []);
   }));
 
-  test(`${browserName}: busy, then a reload before the click is due: no click`, () => withBrowser(launch, {}, async ({ sim, session }) => {
+  test(`${browserName}: busy, then a reload before the click is due: no click, the new page says why`, () => withBrowser(launch, {}, async ({ sim, session }) => {
     const run = newRun("reload");
     const { page } = await openChat(session, { run, scenario: "busy_once_then_ok" });
     await sendMessage(page);
     await waitForBanner(page, (b) => b.state === "waiting");
     await page.reload({ waitUntil: "load" });
+    const stopped = await waitForBanner(page, (b) => b.state === "stopped", 3000);
+    assert.match(stopped?.text ?? "", /page was reloaded/, JSON.stringify(stopped));
     if (session.worker) {
       // The background forgot the old document's pending retry (not only the page's countdown).
       const tabs = await pollUntil(

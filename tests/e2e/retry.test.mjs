@@ -74,7 +74,7 @@ describeInBrowsers("auto-retry", (ctx) => {
     await sendMessage(page);
     await waitForBanner(page, (b) => b.state === "waiting");
     await pressBanner(page, "stop");
-    assert.equal((await banner(page)).state, "stopped");
+    assert.equal((await waitForBanner(page, (b) => b.state === "stopped")).state, "stopped", "the core stood down");
     await sleep(7000);
     assert.equal((await generations(ctx.sim, run)).length, 1);
     await page.close();

@@ -165,8 +165,25 @@ struct BuildReport {
     wasm_gzip: u64,
 }
 
+/// Where the scripts' shared constants are written (committed: tidy checks it is current).
+const GENERATED_PROTOCOL: &str = "extension/generated/protocol.js";
+
+/// Writes the generated protocol module if it changed.
+fn generate() -> Result {
+    let path = root().join(GENERATED_PROTOCOL);
+    let module = unbusy::protocol::js_module();
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(module.as_str()) {
+        std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+        std::fs::write(&path, module).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote {GENERATED_PROTOCOL}");
+    }
+    Ok(())
+}
+
 fn build() -> Result<BuildReport> {
     let root = root();
+    step("build: generated protocol module");
+    generate()?;
     step("build: WASM core");
     run(Command::new("cargo").args(["build", "--lib", "--release", "--target", WASM_TARGET, "-p", "unbusy"]).current_dir(&root))?;
     let bindgen_dir = root.join("target/wasm-bindgen");
@@ -208,6 +225,7 @@ fn build() -> Result<BuildReport> {
         std::fs::create_dir_all(out.join("core")).map_err(|e| e.to_string())?;
         std::fs::copy(bindgen_dir.join("unbusy.js"), out.join("core/unbusy.js")).map_err(|e| e.to_string())?;
         std::fs::copy(&optimised, out.join("core/unbusy_bg.wasm")).map_err(|e| e.to_string())?;
+        include_protocol_in_content_scripts(&source, &out)?;
         let manifest = browser_manifest(&source, browser);
         std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n").map_err(|e| e.to_string())?;
     }
@@ -229,6 +247,18 @@ fn make_core_restartable(glue: &str) -> Result<String> {
         return Err(format!("wasm-bindgen glue changed: `{missing}` not found; update xtask/src/restartable_core.js"));
     }
     Ok(format!("{glue}{}", include_str!("restartable_core.js")))
+}
+
+/// Content scripts get the generated module at their head: Chromium injects a file once per
+/// frame whichever world asked, so a shared file would reach only the first (MAIN) world.
+fn include_protocol_in_content_scripts(manifest: &Value, out: &Path) -> Result {
+    let generated = std::fs::read_to_string(root().join(GENERATED_PROTOCOL)).map_err(|e| e.to_string())?;
+    for script in manifest["content_scripts"].as_array().into_iter().flatten().flat_map(|entry| entry["js"].as_array().into_iter().flatten()) {
+        let path = out.join(script.as_str().ok_or("content script name")?);
+        let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, format!("{generated}\n{source}")).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// One source manifest, one output per browser: Chromium gets a module service worker,

@@ -1,0 +1,206 @@
+//! What a tab shows and does, from the hub's decisions: the in-page banner (text keys only), the
+//! one timer the relay runs, the control it presses, the toolbar badge and the notification.
+//! Domain types go in, wire types (`protocol`) come out.
+
+use crate::hub::{Pending, Recovered};
+use crate::protocol::{BadgeView, BannerView, BgMessage, Countdown, NoticeView, PressControl, Text};
+use crate::retry::{Control, Decision, Policy, StopReason, Suggestion};
+use crate::verdict::Verdict;
+
+fn text(key: &str, args: Vec<String>) -> Text {
+    Text { key: key.into(), args }
+}
+
+fn key(key: &str) -> Text {
+    text(key, Vec::new())
+}
+
+fn blank(state: &str) -> BannerView {
+    BannerView {
+        visible: true,
+        state: state.into(),
+        verdict: String::new(),
+        route: String::new(),
+        reason: None,
+        detail: None,
+        countdown: None,
+        notes: Vec::new(),
+        buttons: false,
+    }
+}
+
+fn view(banner: BannerView, timer_ms: Option<u64>) -> BgMessage {
+    BgMessage::BgView { banner: Box::new(banner), timer_ms, press: None, mark_message: false }
+}
+
+pub fn suggestion_key(suggestion: Suggestion) -> &'static str {
+    match suggestion {
+        Suggestion::InstantMode => "suggestInstantMode",
+        Suggestion::SearchOff => "suggestSearchOff",
+        Suggestion::NewChat => "suggestNewChat",
+        Suggestion::LogIn => "suggestLogIn",
+        Suggestion::ReloadPage => "suggestReloadPage",
+        Suggestion::CheckStatus => "suggestCheckStatus",
+        Suggestion::CheckNetwork => "suggestCheckNetwork",
+    }
+}
+
+pub fn stop_key(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::AttemptCap => "bannerAttemptCap",
+        StopReason::Deadline => "bannerDeadline",
+        StopReason::AutoRetryOff => "bannerAutoRetryOff",
+    }
+}
+
+/// Every key this module can put in a view (the locale check reads it).
+pub const TEXT_KEYS: &[&str] = &[
+    "bannerRetryIn",
+    "bannerContinueIn",
+    "bannerAwaitResume",
+    "bannerRetrying",
+    "bannerContinuing",
+    "bannerFirstClick",
+    "bannerStopped",
+    "bannerStoodDown",
+    "bannerNoControl",
+    "bannerNotRendered",
+    "bannerUnconfirmed",
+    "bannerNavigated",
+    "bannerReloaded",
+    "bannerPausedHidden",
+    "notifyRecoveredTitle",
+    "notifyRecovered",
+];
+
+fn reason_of(verdict: &Verdict) -> Text {
+    let (key, args) = verdict.message();
+    text(key, args)
+}
+
+/// The view right after a verdict.
+pub fn for_decision(verdict: &Verdict, route: &str, decision: &Decision, first_press: bool) -> BgMessage {
+    if *verdict == Verdict::Ok {
+        let banner = BannerView { visible: false, verdict: verdict.label(), route: route.into(), ..blank("ok") };
+        return view(banner, None);
+    }
+    let with_verdict = |state: &str| BannerView { verdict: verdict.label(), route: route.into(), reason: Some(reason_of(verdict)), ..blank(state) };
+    match decision {
+        Decision::Retry { delay_ms, attempt, max_attempts, suggestion, control } => {
+            let mut banner = with_verdict("waiting");
+            banner.countdown = Some(retry_countdown(*control, *attempt, *max_attempts, *delay_ms as f64));
+            banner.notes = waiting_notes(*suggestion, first_press);
+            banner.buttons = true;
+            BgMessage::BgView { banner: Box::new(banner), timer_ms: Some(*delay_ms), press: None, mark_message: true }
+        }
+        Decision::AwaitResume { grace_ms } => {
+            let mut banner = with_verdict("waiting");
+            banner.countdown = Some(Countdown { key: "bannerAwaitResume".into(), args: Vec::new(), remaining_ms: *grace_ms, paused: false });
+            banner.notes = waiting_notes(None, first_press);
+            banner.buttons = true;
+            BgMessage::BgView { banner: Box::new(banner), timer_ms: Some(*grace_ms), press: None, mark_message: true }
+        }
+        Decision::Stop { reason, suggestion } => {
+            let mut banner = with_verdict("stopped");
+            banner.detail = Some(key(stop_key(*reason)));
+            banner.notes = suggestion.map(|s| key(suggestion_key(s))).into_iter().collect();
+            view(banner, None)
+        }
+        Decision::Explain { suggestion } => {
+            let mut banner = with_verdict("explained");
+            banner.notes = suggestion.map(|s| key(suggestion_key(s))).into_iter().collect();
+            view(banner, None)
+        }
+    }
+}
+
+fn retry_countdown(control: Control, attempt: u32, max_attempts: u32, left_ms: f64) -> Countdown {
+    let key = match control {
+        Control::Retry => "bannerRetryIn",
+        Control::Continue => "bannerContinueIn",
+    };
+    Countdown { key: key.into(), args: vec![attempt.to_string(), max_attempts.to_string()], remaining_ms: left_ms.max(0.0).ceil() as u64, paused: false }
+}
+
+fn waiting_notes(suggestion: Option<Suggestion>, first_press: bool) -> Vec<Text> {
+    let mut notes: Vec<Text> = suggestion.map(|s| key(suggestion_key(s))).into_iter().collect();
+    if first_press {
+        notes.push(key("bannerFirstClick"));
+    }
+    notes
+}
+
+/// A countdown still under way (asked again, resumed after a pause), `left_ms` to go.
+pub fn waiting(pending: &Pending, policy: &Policy, left_ms: f64, first_press: bool) -> BgMessage {
+    let control = Control::for_verdict(&pending.verdict);
+    let countdown = if pending.verdict == Verdict::Dropped {
+        Countdown { key: "bannerAwaitResume".into(), args: Vec::new(), remaining_ms: left_ms.max(0.0).ceil() as u64, paused: false }
+    } else {
+        retry_countdown(control, pending.attempt, policy.max_attempts, left_ms)
+    };
+    let banner = BannerView {
+        verdict: pending.verdict.label(),
+        route: pending.route.clone(),
+        reason: Some(reason_of(&pending.verdict)),
+        countdown: Some(countdown),
+        notes: waiting_notes(None, first_press),
+        buttons: true,
+        ..blank("waiting")
+    };
+    view(banner, Some(left_ms.max(0.0).ceil() as u64))
+}
+
+/// Freezes a waiting banner: a hidden tab that waits until it is shown again.
+pub fn pause(banner: &mut BannerView, left_ms: f64) {
+    banner.state = "paused".into();
+    if let Some(countdown) = banner.countdown.as_mut() {
+        countdown.paused = true;
+        countdown.remaining_ms = left_ms.max(0.0).ceil() as u64;
+    }
+    banner.detail = Some(key("bannerPausedHidden"));
+}
+
+/// Press `control` now; the new request must follow within `window_ms`.
+pub fn press(control: Control, window_ms: u64) -> BgMessage {
+    let (detail, press) = match control {
+        Control::Retry => ("bannerRetrying", PressControl::Retry),
+        Control::Continue => ("bannerContinuing", PressControl::Continue),
+    };
+    let banner = BannerView { detail: Some(key(detail)), ..blank("retrying") };
+    BgMessage::BgView { banner: Box::new(banner), timer_ms: Some(window_ms), press: Some(press), mark_message: false }
+}
+
+/// The press is under way: still waiting for the request (`timer_ms` left), or it arrived (`None`).
+pub fn retrying(control: Control, timer_ms: Option<u64>) -> BgMessage {
+    let detail = if control == Control::Continue { "bannerContinuing" } else { "bannerRetrying" };
+    view(BannerView { detail: Some(key(detail)), ..blank("retrying") }, timer_ms)
+}
+
+/// The banner goes away (the user acted, or a new answer is on its way).
+pub fn hidden() -> BgMessage {
+    view(BannerView { visible: false, ..blank("idle") }, None)
+}
+
+/// Unbusy stopped for this failure; `why` says so.
+pub fn stopped(why: &str) -> BgMessage {
+    view(BannerView { detail: Some(key(why)), ..blank("stopped") }, None)
+}
+
+pub fn badge(verdict: &Verdict, decision: &Decision, recovered: bool) -> BadgeView {
+    let (text, color) = match (verdict, decision) {
+        (Verdict::Ok, _) if recovered => ("✓", "#047857"),
+        (Verdict::Ok, _) => ("", "#000000"),
+        (_, Decision::Retry { .. } | Decision::AwaitResume { .. }) => ("…", "#b45309"),
+        _ => ("!", "#b91c1c"),
+    };
+    BadgeView { text: text.into(), color: color.into() }
+}
+
+pub fn recovered_notice(recovered: &Recovered) -> NoticeView {
+    let waited_s = (recovered.waited_ms / 1000.0).round().to_string();
+    NoticeView {
+        id: format!("recovered-{}", recovered.tab_id),
+        title: key("notifyRecoveredTitle"),
+        message: text("notifyRecovered", vec![recovered.attempts.to_string(), waited_s]),
+    }
+}

@@ -1,0 +1,43 @@
+//! What Unbusy knows of the chat page's DOM: where the last answer is and its controls. The relay
+//! reads these tables (through the generated protocol module) and never guesses beyond them. Class
+//! names are hashed by the site's build except the `ds-*` ones; each entry says where it was seen.
+
+use serde::Serialize;
+
+/// Every message of the conversation (stable class, 2026: protocol notes, "DOM").
+pub const MESSAGE_BLOCK: &str = "div.ds-message";
+/// A message the user wrote; the last message that is not one is the answer a control belongs to.
+pub const USER_MESSAGE: &str = "[data-role=\"user\"]";
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Locator {
+    /// Elements to look for inside the last assistant message.
+    pub select: &'static str,
+    /// The clickable ancestor to press (`closest`), if the match is a part of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub climb: Option<&'static str>,
+    /// Only matches whose text is one of these.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub texts: &'static [&'static str],
+    pub source: &'static str,
+}
+
+const ICON_BUTTON: Option<&str> = Some(".ds-icon-button, [role=\"button\"], button");
+const CONTINUE_TEXTS: &[&str] = &["继续生成", "Continue"];
+
+/// Regenerate: the id sits on a shape inside the icon's svg (userscripts match `svg rect#重新生成`),
+/// or on the svg itself; the aria-label form is older.
+pub const RETRY_LOCATORS: &[Locator] = &[
+    Locator { select: "[id=\"重新生成\"]", climb: ICON_BUTTON, texts: &[], source: "userscripts, 2025-09 to 2026-09" },
+    Locator { select: "[aria-label=\"重新生成\"], [aria-label=\"Regenerate\"]", climb: ICON_BUTTON, texts: &[], source: "aria-label form, 2025" },
+];
+
+/// Continue a cut answer (继续生成).
+pub const CONTINUE_LOCATORS: &[Locator] = &[
+    Locator { select: "div[role=\"button\"].ds-button--secondary", climb: None, texts: CONTINUE_TEXTS, source: "reverse-engineered client notes, 2026-09" },
+    Locator { select: "button, [role=\"button\"]", climb: None, texts: CONTINUE_TEXTS, source: "text fallback, 2026-09" },
+];
+
+/// DeepSeek's own crash screen, which blames browser extensions (only looked for while no message is on screen).
+pub const CRASH_SCREEN_TEXTS: &[&str] =
+    &["This page may have crashed due to changes made by certain browser extensions", "页面崩溃可能与浏览器插件对页面内容的修改有关"];

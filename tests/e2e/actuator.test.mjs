@@ -1,0 +1,60 @@
+// The relay only acts on the core's word: a dropped stream is regenerated once at most and never
+// with auto-retry off; a press is due but the failed answer is not in the page (a virtualised list
+// scrolled away from it): no click, and the banner says why. Fresh profile per test.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { generations, launchChromium, launchFirefox, newRun, openChat, sendMessage, sleep, waitForBanner, waitForGenerations, withBrowser } from "./harness.mjs";
+
+const answerDone = (page, count) =>
+  page.waitForFunction((n) => [...document.querySelectorAll(".msg")].filter((m) => m.dataset.state === "done").length >= n, { timeout: 20000 }, count);
+
+for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", launchFirefox]]) {
+  test(`${browserName}: a stream that never ends properly is regenerated once, never twice`, () => withBrowser(launch, {}, async ({ sim, session }) => {
+    const run = newRun("dropped");
+    const { page, errors } = await openChat(session, { run, scenario: "always_dropped" });
+    await sendMessage(page);
+    await waitForGenerations(sim, run, 2, 25000);
+    const stopped = await waitForBanner(page, (b) => b.state === "stopped", 10000);
+    assert.equal(stopped?.verdict, "dropped", JSON.stringify(stopped));
+    await sleep(6000); // a second regeneration would come after the page's grace (15 s) at the earliest: none may
+    const list = await generations(sim, run);
+    assert.equal(list.length, 2, "the first request and one regeneration");
+    assert.ok(list[1].at_ms - list[0].at_ms >= 15000, `the page got its grace to resume: ${list[1].at_ms - list[0].at_ms} ms`);
+    assert.deepEqual(errors, []);
+  }));
+
+  test(`${browserName}: the failed answer scrolled out of a virtualised list: no click, the banner says why`, () => withBrowser(launch, {}, async ({ sim, session }) => {
+    const run = newRun("virtual");
+    const { page, errors } = await openChat(session, { run, scenario: "ok_then_busy" });
+    await sendMessage(page, "one");
+    await answerDone(page, 1);
+    await sendMessage(page, "two");
+    await waitForBanner(page, (b) => b.state === "waiting");
+    // The newest messages leave the DOM; the last one left is the first answer, with its own regenerate icon.
+    await page.click("#older");
+    const stopped = await waitForBanner(page, (b) => b.state === "stopped", 10000);
+    assert.match(stopped?.text ?? "", /not on screen/, JSON.stringify(stopped));
+    await sleep(1000);
+    assert.equal((await generations(sim, run)).length, 2, "no regeneration of the answer on screen");
+    assert.deepEqual(errors, []);
+  }));
+}
+
+test("Chromium: auto-retry off: a dropped stream is never regenerated", () => withBrowser(launchChromium, {}, async ({ sim, session }) => {
+  const options = await session.browser.newPage();
+  await options.goto(`chrome-extension://${session.extensionId}/options.html`, { waitUntil: "load" });
+  await options.waitForFunction(() => document.querySelector("input[name=auto_retry]") !== null);
+  const reply = await options.evaluate(async () => {
+    const { settings } = await chrome.runtime.sendMessage({ type: "ui_get_settings" });
+    return chrome.runtime.sendMessage({ type: "ui_save_settings", settings: { ...settings, auto_retry: false } });
+  });
+  assert.equal(reply.saved, true, JSON.stringify(reply));
+  await options.close();
+  const run = newRun("dropped-off");
+  const { page } = await openChat(session, { run, scenario: "always_dropped" });
+  await sendMessage(page);
+  const stopped = await waitForBanner(page, (b) => b.state === "stopped", 10000);
+  assert.match(stopped?.text ?? "", /Automatic retry is off/, JSON.stringify(stopped));
+  await sleep(21000); // past the page's grace (15 s) and the background's backstop (+5 s)
+  assert.equal((await generations(sim, run)).length, 1, "no regeneration");
+}));
