@@ -6,7 +6,7 @@
 // banner shows (src/retry.rs). Both browsers run side by side to keep the file within its budget.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { banner, generations, launchChromium, launchFirefox, newRun, openChat, sendMessage, sleep, startSim, waitForBanner, waitForGenerations, withBrowser } from "./harness.mjs";
+import { banner, generations, launchChromium, launchFirefox, newRun, openChat, pollUntil, sendMessage, sleep, startSim, waitForBanner, waitForGenerations, withBrowser } from "./harness.mjs";
 
 // Policy figures (src/retry.rs): floor 4 s; busy probe 5 s ± 20 %; a dropped stream gets 15 s and
 // one regeneration at most; "too fast" cools down 60 s; hints are honoured up to 300 s.
@@ -306,9 +306,9 @@ for (const [browserName, launch, baselineOptions] of [["Chromium", launchChromiu
       assert.equal(versions.at(-1)?.runningStatus, "running");
       const since = versions.length;
       await cdp.send("ServiceWorker.stopWorker", { versionId: versions.at(-1).versionId });
-      await sleep(500);
       // The stream's next bytes start it again at once: seeing it stopped once is the proof.
-      assert.ok(versions.slice(since).some((v) => v.runningStatus === "stopped"), `the service worker was stopped: ${versions.slice(since).map((v) => v.runningStatus)}`);
+      const stopped = await pollUntil(() => versions.slice(since).some((v) => v.runningStatus === "stopped"), Boolean, 3000);
+      assert.ok(stopped, `the service worker was stopped: ${versions.slice(since).map((v) => v.runningStatus)}`);
       await settled(page, 15000);
       const view = await rendered(page);
       assert.equal(view.state, "error");
