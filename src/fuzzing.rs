@@ -223,7 +223,7 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         8 => CsMessage::CsRetryCancel {
             reason: cursor.pick(&[CancelReason::Stop, CancelReason::Typed, CancelReason::NoControl, CancelReason::Unconfirmed, CancelReason::Navigated]),
         },
-        10 => CsMessage::CsPageLoaded,
+        10 => CsMessage::CsPageLoaded { late: cursor.byte() % 2 == 1 },
         11 => CsMessage::CsSiteCrashed,
         9 => {
             let length = usize::from(cursor.byte() % 40);

@@ -244,13 +244,19 @@ impl Hub {
                 }
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
-            CsMessage::CsPageLoaded => {
+            CsMessage::CsPageLoaded { late } => {
                 // A reload ends the countdown and the old document's streams; only the top frame counts.
                 if sender.frame_id == 0 {
                     self.watcher.forget_tab(sender.tab_id);
                     let tab = self.tab(sender.tab_id);
                     tab.pending = None;
                     tab.fired_at_ms = None;
+                    // Kept per tab (it outlives a stopped worker) until a document loads in time.
+                    let tab_id = sender.tab_id;
+                    self.state.page_hooks.retain(|t| t.tab_id != tab_id || (!late && !t.hooks.is_not_watched()));
+                    if late {
+                        self.state.page_hooks.push(TabHooks { tab_id, hooks: PageHooks::not_watched() });
+                    }
                 }
                 Outcome { reply: Some(BgMessage::BgAck), persist: true, ..Outcome::default() }
             }
@@ -683,7 +689,7 @@ mod tests {
             0.0,
         );
         hub.handle(CsMessage::CsStreamBytes { stream: 1, bytes: BUSY.into() }, at(1, 0.0), 0.0);
-        hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        hub.handle(CsMessage::CsPageLoaded { late: false }, at(1, 2_000.0), 0.5);
         assert_eq!(hub.handle(CsMessage::CsRetryDue { manual: false }, at(1, 9_000.0), 0.5).reply, Some(BgMessage::BgRetryStop));
         assert!(hub.overdue_tabs(100_000.0).is_empty());
     }

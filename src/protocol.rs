@@ -118,7 +118,12 @@ pub enum CsMessage {
         reason: CancelReason,
     },
     /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
-    CsPageLoaded,
+    CsPageLoaded {
+        /// Unbusy's scripts came after the page's own (injected into a tab open before an install
+        /// or update): the relay took no hook port, so the tab is not watched until it reloads.
+        #[serde(default)]
+        late: bool,
+    },
     /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
     CsSiteCrashed,
     /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).

@@ -255,7 +255,7 @@ impl Watcher {
             | CsMessage::CsRetryCancel { .. }
             | CsMessage::CsPageHooks { .. }
             | CsMessage::CsSiteCrashed
-            | CsMessage::CsPageLoaded => self.reject(),
+            | CsMessage::CsPageLoaded { .. } => self.reject(),
         }
     }
 
