@@ -51,7 +51,7 @@ async function secondTabServed(session, sim, attack) {
   assert.ok(gap >= 4000 && gap <= 6000 + SLACK_MS, `${attack}: retry ${gap} ms after the busy answer`);
   const verdictAt = await page.evaluate(() => window.__verdictAt);
   assert.ok(verdictAt, `${attack}: the second tab got its verdict`);
-  latencies.push({ browser: session.name, attack, verdict_ms: verdictAt - list[0].at_ms });
+  latencies.push({ browser: session.name, attack, verdict_ms: Math.round(verdictAt - list[0].at_ms) });
   await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000 });
   assert.deepEqual(errors, []);
   await page.close();
@@ -187,6 +187,6 @@ test("figures: the second tab's verdict latency per attack (printed, not asserte
     const quiet = mine.filter((l) => l.attack !== "flood").map((l) => l.verdict_ms).sort((a, b) => a - b);
     const flood = mine.find((l) => l.attack === "flood");
     const median = quiet.length ? quiet[Math.floor(quiet.length / 2)] : NaN;
-    console.log(`# ${browser}: verdict latency ${mine.map((l) => `${l.attack} ${l.verdict_ms} ms`).join(", ")}; the flood adds ${flood ? flood.verdict_ms - median : "?"} ms to the median of the others`);
+    console.log(`# ${browser}: verdict latency ${mine.map((l) => `${l.attack} ${l.verdict_ms} ms`).join(", ")}; the flood adds ${flood ? Math.round(flood.verdict_ms - median) : "?"} ms to the median of the others`);
   }
 });
