@@ -248,7 +248,11 @@ fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
         .replace("{{CONTROL}}", control)
         .replace("{{CRASH_AFTER_MS}}", &crash_after_ms.to_string());
     let html = match query_param(query, "hostile") {
-        Some(attack) => html.replacen("</head>", &format!("<meta name=\"sim-hostile\" content=\"{}\">\n<script src=\"/static/hostile.js\" defer></script>\n</head>", html_escape(&attack)), 1),
+        Some(attack) => html.replacen(
+            "</head>",
+            &format!("<meta name=\"sim-hostile\" content=\"{}\">\n<script src=\"/static/hostile.js\" defer></script>\n</head>", html_escape(&attack)),
+            1,
+        ),
         None => html,
     };
     let mut response = full(StatusCode::OK, "text/html; charset=utf-8", html);
