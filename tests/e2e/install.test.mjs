@@ -1,12 +1,15 @@
 // Installed while a chat tab is already open: the tab gets Unbusy's scripts without a reload
-// (Chromium: injected by the background on install; Firefox injects manifest scripts itself).
+// (Chromium: injected by the background on install; Firefox injects manifest scripts itself), but
+// they ran after the page's own, so nothing from the page can be told apart from Unbusy's hook:
+// the tab is watched from its next reload (hostile.test.mjs: the popup says so; a page racing
+// the handshake gets nothing).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { answerSettled, DIST, launchChromium, launchFirefox, newRun, openChat, sendMessage, statusVerdict, withBrowser } from "./harness.mjs";
 
 for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], ["Firefox", launchFirefox, DIST.firefox]]) {
   describe(`install with a chat tab open in ${name}`, () => {
-    test("the open tab is watched without a reload", async () => {
+    test("the open tab is watched from its next reload", async () => {
       await withBrowser(launch, { extension: "later" }, async ({ sim, session }) => {
         const run = newRun("install");
         const { page, errors } = await openChat(session, { run, scenario: "always_busy" });
@@ -15,9 +18,13 @@ for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], [
         await new Promise((r) => setTimeout(r, 1500));
         await sendMessage(page);
         await answerSettled(page);
+        assert.equal(await statusVerdict(page, "busy:server_busy", 2000), null, "not watched before the reload");
+        assert.equal(await page.evaluate(() => window.loadedOnce), true, "the page was not reloaded");
+        await page.reload({ waitUntil: "load" });
+        await sendMessage(page);
+        await answerSettled(page);
         const status = await statusVerdict(page, "busy:server_busy");
         assert.equal(status?.verdict, "busy:server_busy");
-        assert.equal(await page.evaluate(() => window.loadedOnce), true, "the page was not reloaded");
         assert.deepEqual(errors, []);
       });
     });
