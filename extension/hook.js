@@ -5,6 +5,10 @@
 // Whatever fails in here, the page's request goes on as if the hook were not there.
 (() => {
   "use strict";
+  // The generated protocol module ran just before, in this world: keep it, and take it out of the page's sight.
+  const P = globalThis.UnbusyProtocol;
+  const T = P.types;
+  delete globalThis.UnbusyProtocol;
   const MARK = Symbol.for("unbusy.hook");
   if (window[MARK]) return;
 
@@ -23,6 +27,8 @@
   const urlPathname = getter(URL.prototype, "pathname");
   const encode = TextEncoder.prototype.encode;
   const bufferOf = getter(Object.getPrototypeOf(Uint8Array.prototype), "buffer");
+  const bytesLength = getter(Object.getPrototypeOf(Uint8Array.prototype), "length");
+  const copyBytes = Object.getPrototypeOf(Uint8Array.prototype).slice;
   const errorName = getter(DOMException.prototype, "name");
   const postToPort = MessagePort.prototype.postMessage;
   const listen = EventTarget.prototype.addEventListener;
@@ -52,14 +58,11 @@
   Object.defineProperty(window, MARK, { value: true });
 
   // Null-prototype tables: a page cannot add routes or headers through Object.prototype or Set.
-  const ROUTES = Object.assign(Object.create(null), {
-    "/api/v0/chat/completion": "stream", "/api/v0/chat/regenerate": "stream", "/api/v0/chat/continue": "stream",
-    "/api/v0/chat/edit_message": "stream", "/api/v0/chat/resume_stream": "stream",
-    "/api/v0/chat_session/create": "json", "/api/v0/chat/create_pow_challenge": "json", "/api/v0/users/current": "json",
-  });
+  const ROUTES = Object.create(null);
+  for (const route of P.routes.stream) ROUTES[route] = "stream";
+  for (const route of P.routes.json) ROUTES[route] = "json";
   const isStreamRoute = (route) => ROUTES[route] === "stream";
-  const HEADERS = ["content-type", "retry-after", "x-amzn-waf-action", "cf-mitigated", "x-ds-sse-heartbeat-timeout-secs"];
-  const MAX_JSON_CHARS = 64 * 1024;
+  const HEADERS = P.headers;
 
   let port = null;
   let detached = false;
@@ -69,26 +72,37 @@
   // document_start and whichever starts second completes it synchronously. No second port is
   // ever made, so a page script that asks later gets nothing and can take nothing over.
   function onRelayReady() {
-    window.removeEventListener("unbusy:relay-ready", onRelayReady, true);
+    window.removeEventListener(P.events.relayReady, onRelayReady, true);
     if (port || pageScriptsMayHaveRun()) return;
     const channel = new MessageChannel();
-    channel.port1.onmessage = (event) => { if (event.data && event.data.type === "detach") detached = true; };
+    channel.port1.onmessage = (event) => { if (event.data && event.data.type === T.detach) detached = true; };
     port = channel.port1;
-    window.dispatchEvent(new MessageEvent("unbusy:hook-port", { ports: [channel.port2] }));
+    window.dispatchEvent(new MessageEvent(P.events.hookPort, { ports: [channel.port2] }));
   }
-  window.addEventListener("unbusy:relay-ready", onRelayReady, true);
-  window.dispatchEvent(new Event("unbusy:hook-ready"));
+  window.addEventListener(P.events.relayReady, onRelayReady, true);
+  window.dispatchEvent(new Event(P.events.hookReady));
 
   function post(message, transfer) {
     if (!port || detached) return;
     try { apply(postToPort, port, [message, transfer || []]); } catch { /* the relay is gone */ }
   }
 
+  // Body bytes in pieces no larger than the relay takes: it refuses a larger one, and a stream
+  // missing bytes cannot be judged.
+  function postBytes(stream, bytes) {
+    const cap = P.caps.chunkBytes;
+    const length = apply(bytesLength, bytes, []);
+    for (let at = 0; at < length; at += cap) {
+      const piece = length <= cap ? bytes : apply(copyBytes, bytes, [at, at + cap]);
+      post({ type: T.csStreamBytes, stream, bytes: piece }, [apply(bufferOf, piece, [])]);
+    }
+  }
+
   // Events a script dispatched on a watched request are never read, only counted (the popup's
   // self-check), at most one report a second.
   let ignored = 0;
   function countIgnored() {
-    if (ignored++ === 0) apply(later, window, [() => { post({ type: "hook_ignored", count: ignored }); ignored = 0; }, 1000]);
+    if (ignored++ === 0) apply(later, window, [() => { post({ type: T.hookIgnored, count: ignored }); ignored = 0; }, 1000]);
   }
 
   // The route of a URL the page really fetched, or null.
@@ -106,7 +120,7 @@
     const picked = {};
     for (let i = 0; i < HEADERS.length; i += 1) {
       const value = get(HEADERS[i]);
-      if (value !== null && value !== undefined) picked[HEADERS[i]] = apply(slice, String(value), [0, 256]);
+      if (value !== null && value !== undefined) picked[HEADERS[i]] = apply(slice, String(value), [0, P.caps.textChars]);
     }
     return picked;
   }
@@ -144,14 +158,13 @@
     const ended = (error) => {
       let name = "";
       try { name = apply(errorName, error, []); } catch { /* not a DOMException */ }
-      post({ type: "cs_stream_end", stream: id, end: name === "AbortError" ? "aborted" : "network_error" });
+      post({ type: T.csStreamEnd, stream: id, end: name === "AbortError" ? "aborted" : "network_error" });
     };
     // Chained through the captured `then` (no `await`: it may consult a replaced Promise.prototype.then).
     const next = () => apply(then, apply(readChunk, reader, []), [(result) => {
-      if (result.done) return post({ type: "cs_stream_end", stream: id, end: "complete" });
+      if (result.done) return post({ type: T.csStreamEnd, stream: id, end: "complete" });
       if (detached) return apply(then, apply(cancelReader, reader, []), [undefined, () => {}]);
-      const bytes = result.value;
-      post({ type: "cs_stream_bytes", stream: id, bytes }, [apply(bufferOf, bytes, [])]);
+      postBytes(id, result.value);
       return next();
     }, ended]);
     next();
@@ -168,23 +181,25 @@
     const copy = apply(response.clone, answer, []);
     if (isStreamRoute(route)) {
       const id = nextStream++;
-      post({ type: "cs_stream_open", stream: id, route, transport: "fetch", status, headers });
+      post({ type: T.csStreamOpen, stream: id, route, transport: "fetch", status, headers });
       const body = apply(response.body, copy, []);
       if (body) readStream(id, apply(getReader, body, []));
-      else post({ type: "cs_stream_end", stream: id, end: "complete" });
+      else post({ type: T.csStreamEnd, stream: id, end: "complete" });
     } else {
       apply(then, apply(response.text, copy, []), [(text) => {
-        post({ type: "cs_json_response", route, transport: "fetch", status, headers, envelope: envelopeOf(apply(slice, text, [0, MAX_JSON_CHARS])), elapsed_ms: elapsedMs });
+        post({ type: T.csJsonResponse, route, transport: "fetch", status, headers, envelope: envelopeOf(apply(slice, text, [0, P.caps.jsonChars])), elapsed_ms: elapsedMs });
       }, () => {}]);
     }
   }
 
   // ---- other extensions' hooks (for the popup's conflict check) ----
-  // Must match HOOK_MARKERS in src/diagnose/conflicts.rs: symbols on window or fetch, and traces
-  // other helpers leave on the page's own requests (seen while watching them). Only these names
-  // are ever sent, built without the page's Array or Set methods; the core drops any other.
-  const MARKERS = ["deepseek-pp.fetch-hook-installed"];
-  const REQUEST_MARKERS = ["header:x-dpp-bypass-hook", "xhr:__bdsRequestMeta"];
+  // HOOK_MARKERS of src/diagnose/conflicts.rs: symbols on window or fetch, and traces other
+  // helpers leave on the page's own requests (seen while watching them). Only these names are
+  // ever sent, built without the page's Array or Set methods; the core drops any other.
+  const MARKERS = P.markers.symbols;
+  const [[BYPASS_HEADER, BYPASS_MARKER]] = P.markers.requestHeaders;
+  const [[META_PROPERTY, META_MARKER]] = P.markers.xhrProperties;
+  const REQUEST_MARKERS = [BYPASS_MARKER, META_MARKER];
   const seenOnRequests = Object.create(null);
   function noteRequestMarker(marker) {
     if (seenOnRequests[marker]) return;
@@ -209,7 +224,7 @@
       }
       for (let i = 0; i < REQUEST_MARKERS.length; i += 1) if (seenOnRequests[REQUEST_MARKERS[i]]) markers[markers.length] = REQUEST_MARKERS[i];
       post({
-        type: "cs_page_hooks",
+        type: T.csPageHooks,
         fetch: ourFetch && window.fetch !== ourFetch ? "replaced_after" : fetchAtStart,
         xhr: proto && ourSend && (proto.send !== ourSend || proto.open !== ourOpen) ? "replaced_after" : xhrAtStart,
         markers,
@@ -232,8 +247,8 @@
           }, () => {}]);
         }
         // After the observation is set up: odd headers must not cost Unbusy the response.
-        if (init && init.headers && routeOf(input instanceof Request ? input.url : input) && new Headers(init.headers).has("x-dpp-bypass-hook")) {
-          noteRequestMarker("header:x-dpp-bypass-hook");
+        if (init && init.headers && routeOf(input instanceof Request ? input.url : input) && new Headers(init.headers).has(BYPASS_HEADER)) {
+          noteRequestMarker(BYPASS_MARKER);
         }
       } catch { /* page unaffected */ }
       return result;
@@ -282,13 +297,13 @@
         if (!opened && read("readyState") >= 2 && read("status") !== 0) {
           if (!answeredHere()) return;
           opened = true;
-          post({ type: "cs_stream_open", stream: id, route, transport: "xhr", status: read("status"), headers: pickHeaders(header) });
+          post({ type: T.csStreamOpen, stream: id, route, transport: "xhr", status: read("status"), headers: pickHeaders(header) });
         }
         const text = textSoFar();
         if (opened && text && text.length > seen) {
           const bytes = apply(encode, encoder, [apply(slice, text, [seen])]);
           seen = text.length;
-          post({ type: "cs_stream_bytes", stream: id, bytes }, [apply(bufferOf, bytes, [])]);
+          postBytes(id, bytes);
         }
       };
       const end = (kind) => {
@@ -296,13 +311,13 @@
         ended = true;
         if (isStream) {
           flush();
-          if (opened) post({ type: "cs_stream_end", stream: id, end: kind });
+          if (opened) post({ type: T.csStreamEnd, stream: id, end: kind });
         } else if (kind === "complete" && answeredHere()) {
           const text = textSoFar();
           const body = text !== null ? text : (read("responseType") === "json" ? stringifyJson(read("response")) : "");
           post({
-            type: "cs_json_response", route, transport: "xhr", status: read("status"),
-            headers: pickHeaders(header), envelope: envelopeOf(apply(slice, String(body), [0, MAX_JSON_CHARS])), elapsed_ms: elapsedMs,
+            type: T.csJsonResponse, route, transport: "xhr", status: read("status"),
+            headers: pickHeaders(header), envelope: envelopeOf(apply(slice, String(body), [0, P.caps.jsonChars])), elapsed_ms: elapsedMs,
           });
         }
       };
@@ -328,7 +343,7 @@
     XHR.send = function send() {
       try {
         const route = apply(weakGet, routes, [this]);
-        if (route && "__bdsRequestMeta" in this) noteRequestMarker("xhr:__bdsRequestMeta");
+        if (route && META_PROPERTY in this) noteRequestMarker(META_MARKER);
         if (route && !detached) watchXhr(this, route);
       } catch { /* page unaffected */ }
       return apply(nativeSend, this, arguments);

@@ -78,7 +78,7 @@
   const contextAlive = () => { try { return Boolean(api.runtime && api.runtime.id); } catch { return false; } };
 
   function detach() {
-    if (port) { try { port.postMessage({ type: "detach" }); port.close(); } catch { /* already closed */ } }
+    if (port) { try { port.postMessage({ type: T.detach }); port.close(); } catch { /* already closed */ } }
     port = null;
   }
 

@@ -379,6 +379,8 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "bg_diagnosis",
     // hook → relay only: how many observed events the hook ignored (not trusted).
     "hook_ignored",
+    // relay → hook only: Unbusy is gone (updated or removed), stop posting.
+    "detach",
 ];
 
 /// The JavaScript module `cargo xtask build` writes to `extension/generated/protocol.js`: every
