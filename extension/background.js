@@ -166,16 +166,18 @@ api.tabs.onRemoved.addListener((tabId) => {
   callCore((c) => c.forgetTab(tabId)).then(() => persist(api.storage.session, STATE_KEY, (c) => c.state()));
 });
 
-// Chromium does not run content scripts in tabs that were open before install or update:
-// inject them (the hook hands over to the new relay, the old relay stands down).
-// Firefox injects manifest content scripts into open tabs itself.
+// Chromium does not run content scripts in tabs that were open before install or update: inject
+// the relay, flagged as late in its own world first, so the popup can say the tab is watched from
+// its next reload (the page's scripts ran first: no hook port can be trusted there). No hook:
+// the relay would take no port from it. Firefox injects manifest content scripts into open tabs
+// itself; the relay sees the document already loaded.
 api.runtime.onInstalled.addListener(async () => {
   if (api.runtime.getURL("").startsWith("moz-extension:")) return;
   const tabs = await api.tabs.query({ url: api.runtime.getManifest().content_scripts[0].matches });
   for (const tab of tabs) {
     const target = { tabId: tab.id, allFrames: false };
-    const [hook, relay] = api.runtime.getManifest().content_scripts;
-    api.scripting.executeScript({ target, files: hook.js, world: "MAIN" })
+    const relay = api.runtime.getManifest().content_scripts.find((entry) => entry.world !== "MAIN");
+    api.scripting.executeScript({ target, func: () => { globalThis.unbusyInjectedLate = true; } })
       .then(() => api.scripting.executeScript({ target, files: relay.js }))
       .catch(() => {});
   }

@@ -53,7 +53,7 @@ async function gather() {
 async function refresh() {
   const input = await gather();
   const reply = await api.runtime.sendMessage({ type: globalThis.UnbusyProtocol.types.uiDiagnose, input });
-  if (!reply || reply.type !== "bg_diagnosis") return;
+  if (!reply || reply.type !== globalThis.UnbusyProtocol.types.bgDiagnosis) return;
   await api.storage.local.set({ cookieFirstSeen: reply.first_seen });
   lastView = reply.view;
   render(reply.view);

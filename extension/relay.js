@@ -78,7 +78,7 @@
   const contextAlive = () => { try { return Boolean(api.runtime && api.runtime.id); } catch { return false; } };
 
   function detach() {
-    if (port) { try { port.postMessage({ type: "detach" }); port.close(); } catch { /* already closed */ } }
+    if (port) { try { port.postMessage({ type: T.detach }); port.close(); } catch { /* already closed */ } }
     port = null;
   }
 
@@ -104,10 +104,6 @@
   }
 
   function onHookMessage(msg) {
-    if (msg && msg.type === "ping") {
-      if (contextAlive()) port.postMessage({ type: "alive" }); else detach();
-      return;
-    }
     const clean = withinRate() ? check(msg) : null;
     if (!clean) { dropped += 1; return; }
     if (dropped) { send({ type: T.csDropped, count: dropped }); dropped = 0; }
@@ -115,19 +111,46 @@
   }
 
   // ---- handshake (see hook.js) ----
-  function onPort(event) {
-    if (port || !event.ports || !event.ports[0]) return;
-    window.removeEventListener(P.events.hookPort, onPort, true);
-    window.removeEventListener(P.events.hookReady, announce, true);
-    port = event.ports[0];
-    port.onmessage = (e) => { try { onHookMessage(e.data); } catch { dropped += 1; } };
+  // One hook port per document, taken only while no page script can have run (both content
+  // scripts run at document_start, before the page's; the page cannot read this world). Injected
+  // into a tab that was already open (Unbusy installed or updated; Chromium's background sets
+  // `unbusyInjectedLate` in this world first), the relay cannot tell the hook from a page script:
+  // it takes no port, and the tab is watched from its next reload (the popup says so).
+  const pageScriptsMayHaveRun = () => document.scripts.length > 0;
+  const late = Boolean(globalThis.unbusyInjectedLate) || document.readyState !== "loading" || pageScriptsMayHaveRun();
+  // Ports offered after the first, and events the hook saw dispatched by a script, are counted
+  // as dropped (reported within a second, for the self-check).
+  let dropReport = null;
+  function countDropped(n) {
+    if (!isInt(n, 1, 1e6)) return;
+    dropped += n;
+    dropReport = dropReport || setTimeout(() => {
+      dropReport = null;
+      if (dropped) { send({ type: T.csDropped, count: dropped }); dropped = 0; }
+    }, 1000);
   }
-  function announce() { window.dispatchEvent(new Event(P.events.relayReady)); }
-  window.addEventListener(P.events.hookPort, onPort, true);
+  function onPort(event) {
+    window.removeEventListener(P.events.hookReady, announce, true);
+    if (port || pageScriptsMayHaveRun() || !event.ports || !event.ports[0]) return countDropped(1);
+    port = event.ports[0];
+    port.onmessage = (e) => {
+      try {
+        if (e.data && e.data.type === T.hookIgnored) countDropped(e.data.count);
+        else onHookMessage(e.data);
+      } catch { dropped += 1; }
+    };
+  }
+  function announce() {
+    if (pageScriptsMayHaveRun()) window.removeEventListener(P.events.hookReady, announce, true);
+    else window.dispatchEvent(new Event(P.events.relayReady));
+  }
   // A new document: whatever the background had pending for this tab belonged to the old one.
-  if (window === window.top) send({ type: T.csPageLoaded });
-  window.addEventListener(P.events.hookReady, announce, true);
-  announce();
+  if (window === window.top) send({ type: T.csPageLoaded, late });
+  if (!late) {
+    window.addEventListener(P.events.hookPort, onPort, true);
+    window.addEventListener(P.events.hookReady, announce, true);
+    announce();
+  }
 
   // ---- the banner (shadow DOM, never takes focus): what the core's view says ----
   const t = (key, ...args) => api.i18n.getMessage(key, args.map(String)) || key;

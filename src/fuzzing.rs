@@ -223,7 +223,7 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         7 => CsMessage::CsPageState { conversation: cursor.pick(&["/", "/a/chat/s/1", "/a/chat/s/2"]).into(), hidden: cursor.byte() % 3 == 0 },
         8 if cursor.byte() % 2 == 0 => CsMessage::CsStandDown { reason: cursor.pick(&[StandDown::Stop, StandDown::Typed]) },
         8 => CsMessage::CsPressFailed { why: cursor.pick(&[PressFailure::NoControl, PressFailure::NotRendered]) },
-        10 => CsMessage::CsPageLoaded,
+        10 => CsMessage::CsPageLoaded { late: cursor.byte() % 2 == 1 },
         11 => CsMessage::CsSiteCrashed,
         9 => {
             let length = usize::from(cursor.byte() % 40);

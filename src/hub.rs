@@ -286,12 +286,18 @@ impl Hub {
             CsMessage::CsStandDown { reason } => self.stand_down(sender, reason),
             CsMessage::CsPressFailed { why } => self.press_failed(sender, why),
             CsMessage::CsPageState { conversation, hidden } => self.page_state(sender, &conversation, hidden),
-            CsMessage::CsPageLoaded => {
+            CsMessage::CsPageLoaded { late } => {
                 // A reload ends the countdown and the old document's streams; only the top frame counts.
                 if sender.frame_id != 0 {
                     return Outcome::ack();
                 }
                 self.watcher.forget_tab(sender.tab_id);
+                // Kept per tab (it outlives a stopped worker) until a document loads in time.
+                let tab_id = sender.tab_id;
+                self.state.page_hooks.retain(|t| t.tab_id != tab_id || (!late && !t.hooks.is_not_watched()));
+                if late {
+                    self.state.page_hooks.push(TabHooks { tab_id, hooks: PageHooks::not_watched() });
+                }
                 let tab = self.tab(sender.tab_id);
                 // The conversation is the new document's already (its page state comes first).
                 let ended = tab.pending.take().is_some() | tab.fired_at_ms.take().is_some();
@@ -888,10 +894,10 @@ mod tests {
     fn a_reload_ends_the_countdown() {
         let mut hub = Hub::new(None, Settings::default(), None);
         answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
-        let reloaded = hub.handle(CsMessage::CsPageLoaded, at(1, 2_000.0), 0.5);
+        let reloaded = hub.handle(CsMessage::CsPageLoaded { late: false }, at(1, 2_000.0), 0.5);
         assert_eq!((shown(&reloaded), timer(&reloaded)), (stopped("bannerReloaded"), None));
         assert_eq!(due(&mut hub, 1, 9_000.0).reply, None);
-        assert_eq!(hub.handle(CsMessage::CsPageLoaded, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgAck), "nothing to say the next time");
+        assert_eq!(hub.handle(CsMessage::CsPageLoaded { late: false }, at(1, 3_000.0), 0.5).reply, Some(BgMessage::BgAck), "nothing to say the next time");
         assert!(hub.overdue(100_000.0).is_empty());
     }
 

@@ -158,7 +158,12 @@ pub enum CsMessage {
         why: PressFailure,
     },
     /// A new document started in this tab (load or reload): whatever was pending belongs to the old one.
-    CsPageLoaded,
+    CsPageLoaded {
+        /// Unbusy's scripts came after the page's own (injected into a tab open before an install
+        /// or update): the relay took no hook port, so the tab is not watched until it reloads.
+        #[serde(default)]
+        late: bool,
+    },
     /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
     CsSiteCrashed,
     /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).
@@ -343,7 +348,7 @@ impl CsMessage {
             CsMessage::CsRetryNow => "cs_retry_now",
             CsMessage::CsStandDown { .. } => "cs_stand_down",
             CsMessage::CsPressFailed { .. } => "cs_press_failed",
-            CsMessage::CsPageLoaded => "cs_page_loaded",
+            CsMessage::CsPageLoaded { .. } => "cs_page_loaded",
             CsMessage::CsSiteCrashed => "cs_site_crashed",
             CsMessage::CsPageHooks { .. } => "cs_page_hooks",
         }
@@ -372,6 +377,10 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "ui_diagnose",
     "bg_settings",
     "bg_diagnosis",
+    // hook → relay only: how many observed events the hook ignored (not trusted).
+    "hook_ignored",
+    // relay → hook only: Unbusy is gone (updated or removed), stop posting.
+    "detach",
 ];
 
 /// The JavaScript module `cargo xtask build` writes to `extension/generated/protocol.js`: every
@@ -470,7 +479,7 @@ mod tests {
             CsMessage::CsRetryNow,
             CsMessage::CsStandDown { reason: StandDown::Stop },
             CsMessage::CsPressFailed { why: PressFailure::NotRendered },
-            CsMessage::CsPageLoaded,
+            CsMessage::CsPageLoaded { late: false },
             CsMessage::CsSiteCrashed,
             CsMessage::CsPageHooks { fetch: HookState::Clean, xhr: HookState::Clean, markers: Vec::new(), login_token: None },
         ]

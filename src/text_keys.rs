@@ -97,6 +97,7 @@ const DIAGNOSE_KEYS: &[&str] = &[
     "findingOutOfDate",
     "findingPageFlood",
     "findingSiteCrash",
+    "findingWatchFromReload",
     "glanceFindings",
     "glanceIdle",
     "glanceOk",
@@ -141,6 +142,7 @@ const DIAGNOSE_KEYS: &[&str] = &[
     "whyVpn",
     "whyWaitBusy",
     "whyWaitIdle",
+    "whyWatchFromReload",
 ];
 
 /// The ids of the fixes `diagnose::advice::rank` can list.

@@ -276,7 +276,7 @@ impl Watcher {
             | CsMessage::CsPressFailed { .. }
             | CsMessage::CsPageHooks { .. }
             | CsMessage::CsSiteCrashed
-            | CsMessage::CsPageLoaded => self.reject(),
+            | CsMessage::CsPageLoaded { .. } => self.reject(),
         }
     }
 

@@ -196,6 +196,61 @@ mod background {
         assert!(view.report.contains("\"unknown_markers\":1"), "{}", view.report);
     }
 
+    fn finding_ids(view: &PopupView) -> Vec<String> {
+        view.findings.iter().map(|f| f.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_tab_whose_scripts_came_late_is_named_until_it_reloads_in_time() {
+        let decode = |v: Value| serde_json::from_value::<CsMessage>(v);
+        assert_eq!(decode(json!({"type": "cs_page_loaded", "late": true})).unwrap(), CsMessage::CsPageLoaded { late: true });
+        assert_eq!(decode(json!({"type": "cs_page_loaded"})).unwrap(), CsMessage::CsPageLoaded { late: false }, "older relays send no field");
+        assert!(decode(json!({"type": "cs_page_loaded", "late": "yes"})).is_err());
+
+        let mut hub = Hub::new(None, Settings::default(), None);
+        hub.handle(CsMessage::CsPageLoaded { late: false }, at(1, T0), 0.5);
+        assert!(!finding_ids(&diagnose(&mut hub, json!({"now_ms": T0}))).contains(&"not-watched-until-reload".to_string()));
+        hub.handle(CsMessage::CsPageLoaded { late: true }, at(2, T0), 0.5);
+        // A frame of tab 3 came late: frames do not speak for the tab.
+        hub.handle(CsMessage::CsPageLoaded { late: true }, Sender { frame_id: 4, ..at(3, T0) }, 0.5);
+        let view = diagnose(&mut hub, json!({"now_ms": T0}));
+        assert_eq!(finding_ids(&view).first().map(String::as_str), Some("not-watched-until-reload"));
+        assert_eq!(view.findings[0].title, "findingWatchFromReload");
+        assert_eq!(hub.state().page_hooks.len(), 1, "{:?}", hub.state().page_hooks);
+
+        // Remembered across a stopped worker.
+        let stored = serde_json::to_value(hub.state()).unwrap();
+        let mut hub = hub_from_storage(&stored, &Value::Null, &Value::Null, T0);
+        assert!(finding_ids(&diagnose(&mut hub, json!({"now_ms": T0}))).contains(&"not-watched-until-reload".to_string()));
+
+        // The reload: its scripts run in time, the tab is watched again.
+        hub.handle(CsMessage::CsPageLoaded { late: false }, at(2, T0 + 1_000.0), 0.5);
+        assert!(!finding_ids(&diagnose(&mut hub, json!({"now_ms": T0}))).contains(&"not-watched-until-reload".to_string()));
+        // Or the tab is closed.
+        hub.handle(CsMessage::CsPageLoaded { late: true }, at(5, T0), 0.5);
+        hub.forget_tab(5);
+        assert!(hub.state().page_hooks.is_empty());
+    }
+
+    #[test]
+    fn a_late_load_keeps_no_older_report_and_a_reload_keeps_a_timely_report() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let hooks = CsMessage::CsPageHooks {
+            fetch: unbusy::diagnose::conflicts::HookState::ReplacedAfter,
+            xhr: unbusy::diagnose::conflicts::HookState::Clean,
+            markers: vec![],
+            login_token: Some(true),
+        };
+        hub.handle(hooks, at(1, T0), 0.5);
+        // A timely reload keeps what the last document's hook saw (the new one reports 1.5 s after load).
+        hub.handle(CsMessage::CsPageLoaded { late: false }, at(1, T0 + 1.0), 0.5);
+        assert!(finding_ids(&diagnose(&mut hub, json!({"now_ms": T0}))).contains(&"page-hook:fetch".to_string()));
+        // Re-injected after an update: nothing of the old report stands, only "from its next reload".
+        hub.handle(CsMessage::CsPageLoaded { late: true }, at(1, T0 + 2.0), 0.5);
+        let ids = finding_ids(&diagnose(&mut hub, json!({"now_ms": T0})));
+        assert!(ids.contains(&"not-watched-until-reload".to_string()) && !ids.contains(&"page-hook:fetch".to_string()), "{ids:?}");
+    }
+
     #[test]
     fn stored_settings_from_a_newer_version_keep_the_users_values() {
         let stored = json!({"auto_retry": false, "max_attempts": 2, "delay_scale": 3.0, "hidden_tabs": "pause", "notify": true, "theme": "dark"});

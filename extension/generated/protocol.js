@@ -152,6 +152,8 @@ globalThis.UnbusyProtocol = (function freeze(value) {
     "csStreamEnd": "cs_stream_end",
     "csStreamOpen": "cs_stream_open",
     "csTimerDue": "cs_timer_due",
+    "detach": "detach",
+    "hookIgnored": "hook_ignored",
     "uiDiagnose": "ui_diagnose",
     "uiGetSettings": "ui_get_settings",
     "uiSaveSettings": "ui_save_settings"

@@ -20,6 +20,8 @@ use crate::scenario::Scenario;
 const PAGE_HTML: &str = include_str!("../page/index.html");
 const PAGE_JS: &str = include_str!("../page/chat.js");
 const PAGE_CSS: &str = include_str!("../page/chat.css");
+/// A page script that attacks Unbusy, loaded only with `?hostile=ATTACK` (see the file).
+const HOSTILE_JS: &str = include_str!("../page/hostile.js");
 const SCENARIOS: &str = include_str!("../scenarios.txt");
 /// The chat page's policy: scripts from the page's own origin only, like a strict production site.
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'";
@@ -180,6 +182,7 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
         // A conversation's own address (the app moves there in place; a reload loads it).
         (&Method::GET, _) if path.starts_with("/a/chat/s/") => (chat_page(state, query, run), None, None),
         (&Method::GET, "/static/chat.js") => (full(StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS), None, None),
+        (&Method::GET, "/static/hostile.js") => (full(StatusCode::OK, "text/javascript; charset=utf-8", HOSTILE_JS), None, None),
         (&Method::GET, "/static/chat.css") => (full(StatusCode::OK, "text/css; charset=utf-8", PAGE_CSS), None, None),
         (&Method::GET, "/favicon.ico") => (full(StatusCode::NO_CONTENT, "image/x-icon", ""), None, None),
         (&Method::GET, "/__sim/health") => (full(StatusCode::OK, "text/plain", "ok"), None, None),
@@ -219,7 +222,7 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
 }
 
 /// The chat page for one test run:
-/// `?run=ID&scenario=NAME_OR_SPEC&transport=xhr|fetch&users=FIXTURE&control=shape|svg|label&crash_after_ms=N`.
+/// `?run=ID&scenario=NAME_OR_SPEC&transport=xhr|fetch&users=FIXTURE&control=shape|svg|label&crash_after_ms=N&hostile=ATTACK`.
 fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
     let scenario_text = query_param(query, "scenario").unwrap_or_else(|| "ok".into());
     let scenario = match Scenario::named_or_spec(SCENARIOS, &scenario_text) {
@@ -248,6 +251,14 @@ fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
         .replace("{{TRANSPORT}}", transport)
         .replace("{{CONTROL}}", control)
         .replace("{{CRASH_AFTER_MS}}", &crash_after_ms.to_string());
+    let html = match query_param(query, "hostile") {
+        Some(attack) => html.replacen(
+            "</head>",
+            &format!("<meta name=\"sim-hostile\" content=\"{}\">\n<script src=\"/static/hostile.js\" defer></script>\n</head>", html_escape(&attack)),
+            1,
+        ),
+        None => html,
+    };
     let mut response = full(StatusCode::OK, "text/html; charset=utf-8", html);
     response.headers_mut().insert("content-security-policy", PAGE_CSP.parse().expect("static CSP"));
     response

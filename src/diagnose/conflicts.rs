@@ -225,6 +225,19 @@ pub struct PageHooks {
     pub login_token: Option<bool>,
 }
 
+impl PageHooks {
+    /// A tab whose document got Unbusy's scripts after its own (open before an install or update):
+    /// nothing is known of its hooks, and it is not watched until it reloads. Every report of a
+    /// hook sets both states, so an entry with neither (and nothing else) is this one.
+    pub fn not_watched() -> PageHooks {
+        PageHooks::default()
+    }
+
+    pub fn is_not_watched(&self) -> bool {
+        *self == PageHooks::default()
+    }
+}
+
 fn covers_chat(hosts: &[String]) -> bool {
     hosts.iter().any(|h| ALL_SITES.contains(&h.as_str()) || h.contains("deepseek.com"))
 }

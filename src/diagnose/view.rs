@@ -131,6 +131,21 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
             },
         );
     }
+    // Scripts injected into an open tab ran after the page's: its messages cannot be told from the
+    // page's, so the relay took none and the tab is watched from its next reload.
+    if facts.page_hooks.iter().any(|h| h.is_not_watched()) {
+        findings.insert(
+            0,
+            Finding {
+                id: "not-watched-until-reload".into(),
+                likelihood: Likelihood::Likely,
+                title: "findingWatchFromReload".into(),
+                args: vec![],
+                why: "whyWatchFromReload".into(),
+                actions: vec![Action::HardRefresh],
+            },
+        );
+    }
     let site_crash = facts.site_crash_at_ms.is_some_and(|at| input.now_ms - at < SITE_CRASH_FRESH_MS);
     if site_crash {
         findings.insert(
