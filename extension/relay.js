@@ -45,9 +45,14 @@
         streamBytes.set(msg.stream, 0);
         return { type: msg.type, stream: msg.stream, route: msg.route, transport: msg.transport, status: msg.status, headers: msg.headers };
       case T.csStreamBytes: {
-        if (!isInt(msg.stream, 1, 2 ** 31) || !isBytes(msg.bytes) || msg.bytes.length > P.caps.chunkBytes) return null;
+        if (!isInt(msg.stream, 1, 2 ** 31) || !isBytes(msg.bytes)) return null;
         const total = streamBytes.get(msg.stream);
-        if (total === undefined || total + msg.bytes.length > P.caps.streamBytes) return null;
+        if (total === undefined) return null;
+        if (msg.bytes.length > P.caps.chunkBytes || total + msg.bytes.length > P.caps.streamBytes) {
+          // This stream is missing bytes from now on: the core must not judge it.
+          streamBytes.delete(msg.stream);
+          return { type: T.csDropped, count: 1, stream: msg.stream };
+        }
         streamBytes.set(msg.stream, total + msg.bytes.length);
         return { type: msg.type, stream: msg.stream, bytes: latin1(msg.bytes) };
       }

@@ -134,9 +134,12 @@ pub enum CsMessage {
         #[serde(default)]
         elapsed_ms: Option<f64>,
     },
-    /// The relay dropped malformed or excess messages from the page since its last report.
+    /// The relay dropped malformed or excess messages from the page since its last report;
+    /// `stream`: one of them was bytes of this stream (over a size cap), which is now incomplete.
     CsDropped {
         count: u32,
+        #[serde(default)]
+        stream: Option<u32>,
     },
     /// Where the page is and whether it is on screen, sent before any other message whenever
     /// either changed. The path names the conversation (the app changes it in place); the core
@@ -473,7 +476,7 @@ mod tests {
                 envelope: Envelope::default(),
                 elapsed_ms: None,
             },
-            CsMessage::CsDropped { count: 1 },
+            CsMessage::CsDropped { count: 1, stream: None },
             CsMessage::CsPageState { conversation: "/".into(), hidden: false },
             CsMessage::CsTimerDue,
             CsMessage::CsRetryNow,

@@ -259,13 +259,18 @@ impl Watcher {
                 }
                 event_outcome(None, route, transport, verdict, sender)
             }
-            CsMessage::CsDropped { count } => {
+            CsMessage::CsDropped { count, stream } => {
                 self.drops.by_relay = self.drops.by_relay.saturating_add(count);
-                // The relay does not say what it dropped; most often a chunk over its size limit. A
-                // stream of this frame still undecided may be missing bytes: a spliced stream could
-                // read as anything (a complete answer as dropped, then regenerated), so it is
-                // forgotten unjudged, as over the byte rate.
-                self.streams.retain(|(tab, frame, _), s| s.reported || !(*tab == sender.tab_id && *frame == sender.frame_id));
+                // A stream missing bytes, still undecided: a spliced stream could read as anything
+                // (a complete answer as dropped, then regenerated), so it is forgotten unjudged, as
+                // over the byte rate. Only the stream the relay names: other drops (a page
+                // offering ports, forged messages) must not cost the real streams their verdicts.
+                if let Some(id) = stream {
+                    let key = (sender.tab_id, sender.frame_id, id);
+                    if self.streams.get(&key).is_some_and(|s| !s.reported) {
+                        self.streams.remove(&key);
+                    }
+                }
                 Outcome::default()
             }
             // Retry messages belong to the hub.
@@ -427,18 +432,22 @@ mod tests {
         let mut w = Watcher::new();
         w.handle(open(1), sender());
         w.handle(CsMessage::CsStreamBytes { stream: 1, bytes: "data: {\"v\":\"Hel".into() }, sender());
+        // A drop that names no stream (say, a port the page offered) leaves the stream alone.
+        let before = w.open_streams();
+        w.handle(CsMessage::CsDropped { count: 1, stream: None }, sender());
+        assert_eq!(w.open_streams(), before);
         // The relay dropped the chunk with the finish frame, then the page's stream ended.
-        w.handle(CsMessage::CsDropped { count: 1 }, sender());
+        w.handle(CsMessage::CsDropped { count: 1, stream: Some(1) }, sender());
         let end = w.handle(CsMessage::CsStreamEnd { stream: 1, end: EndKind::Complete }, sender());
         assert_eq!((end.found, end.record), (None, None), "no verdict, so no regeneration of an answer that may be whole");
-        assert_eq!(w.drops().by_relay, 1);
+        assert_eq!(w.drops().by_relay, 2);
         // Another tab's stream and a stream already judged are untouched.
         let other = Sender { tab_id: 4, ..sender() };
         w.handle(open(2), other);
         w.handle(open(3), sender());
         let busy = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"server_busy\"}\n\n";
         w.handle(CsMessage::CsStreamBytes { stream: 3, bytes: busy.into() }, sender());
-        w.handle(CsMessage::CsDropped { count: 1 }, sender());
+        w.handle(CsMessage::CsDropped { count: 1, stream: Some(3) }, sender());
         assert_eq!(w.open_streams(), 2);
     }
 

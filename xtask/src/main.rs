@@ -166,7 +166,7 @@ struct BuildReport {
 }
 
 /// Where the scripts' shared constants are written (committed: tidy checks it is current).
-const GENERATED_PROTOCOL: &str = "extension/generated/protocol.js";
+pub(crate) const GENERATED_PROTOCOL: &str = "extension/generated/protocol.js";
 
 /// Writes the generated protocol module if it changed.
 fn generate() -> Result {

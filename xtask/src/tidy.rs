@@ -26,7 +26,47 @@ pub const CHECKS: &[Check] = &[
     Check { name: "locales-have-the-same-keys", run: locales_have_the_same_keys },
     Check { name: "content-scripts-load-no-wasm", run: content_scripts_load_no_wasm },
     Check { name: "invariants-name-existing-checks", run: invariants_name_existing_checks },
+    Check { name: "generated-protocol-up-to-date", run: generated_protocol_up_to_date },
+    Check { name: "no-protocol-literals-in-extension", run: no_protocol_literals_in_extension },
 ];
+
+/// The committed `extension/generated/protocol.js` is what the core's definitions produce now.
+fn generated_protocol_up_to_date(root: &Path) -> Problems {
+    let path = root.join(crate::GENERATED_PROTOCOL);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text == unbusy::protocol::js_module() => vec![],
+        Ok(_) => vec![format!("{} is stale: run `cargo xtask build`", crate::GENERATED_PROTOCOL)],
+        Err(e) => vec![format!("{}: {e}", crate::GENERATED_PROTOCOL)],
+    }
+}
+
+/// Routes, message types and handshake events are written once, in Rust: a script that quotes
+/// one (outside the generated module) would drift from the core unnoticed.
+fn no_protocol_literals_in_extension(root: &Path) -> Problems {
+    use unbusy::protocol::{GENERATION_ROUTES, HANDSHAKE_EVENTS, JSON_ROUTES, MESSAGE_TYPES};
+    let names: Vec<&str> =
+        GENERATION_ROUTES.iter().chain(JSON_ROUTES).chain(MESSAGE_TYPES).copied().chain(HANDSHAKE_EVENTS.iter().map(|(_, event)| *event)).collect();
+    literals_in(&files_under(&root.join("extension"), &["js", "html"]), &names, root)
+}
+
+fn literals_in(files: &[PathBuf], names: &[&str], root: &Path) -> Problems {
+    let mut problems = Vec::new();
+    for file in files.iter().filter(|f| !f.components().any(|c| c.as_os_str() == "generated")) {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for (number, line) in text.lines().enumerate() {
+            for name in names {
+                if ['"', '\'', '`'].iter().any(|q| line.contains(&format!("{q}{name}{q}"))) {
+                    problems.push(format!(
+                        "{}:{}: `{name}` written by hand (use the generated module)",
+                        file.strip_prefix(root).unwrap_or(file).display(),
+                        number + 1
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
 
 /// Runs every check (or those whose name contains one of `filters`), one pass/fail line each;
 /// returns (passed, failed).
@@ -380,6 +420,18 @@ mod tests {
         "#;
         let keys: Vec<String> = keys_named_in(script).into_iter().collect();
         assert_eq!(keys, ["bannerContinuing", "bannerRetrying", "bannerStop", "extName", "notifyTitle", "popupTitle"]);
+    }
+
+    #[test]
+    fn a_quoted_route_or_message_type_is_found_and_the_generated_module_is_exempt() {
+        let dir = std::env::temp_dir().join(format!("tidy-literals-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("generated")).unwrap();
+        std::fs::write(dir.join("a.js"), "send({ type: 'cs_timer_due' });\nconst ok = T.csTimerDue;\n").unwrap();
+        std::fs::write(dir.join("generated/p.js"), "\"cs_timer_due\"\n").unwrap();
+        let problems = literals_in(&files_under(&dir, &["js"]), &["cs_timer_due"], &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("a.js:1:"));
     }
 
     #[test]

@@ -1,0 +1,18 @@
+import { startSim, launchFirefox, sendMessage, sleep, newRun, DIST, banner } from "./harness.mjs";
+const sim = await startSim();
+const s = await launchFirefox(sim, { extension: "later" });
+const page = await s.browser.newPage();
+page.on("console", (m) => console.log("page:", m.type(), m.text()));
+page.on("pageerror", (e) => console.log("pageerror:", String(e)));
+await page.goto(s.chatUrl({ run: newRun("x"), scenario: "always_busy", transport: "xhr", hostile: "race" }), { waitUntil: "load" });
+await s.browser.installExtension(DIST.firefox);
+await sleep(1500);
+await sendMessage(page);
+await sleep(7000);
+console.log("before reload hook:", await page.evaluate(() => Boolean(window[Symbol.for("unbusy.hook")])));
+await page.reload({ waitUntil: "load" });
+console.log("after reload hook:", await page.evaluate(() => Boolean(window[Symbol.for("unbusy.hook")])), await page.evaluate(() => typeof window.UnbusyProtocol));
+await sendMessage(page);
+await sleep(4000);
+console.log(await banner(page));
+await s.close(); sim.stop();
