@@ -172,7 +172,8 @@
     button.dataset.action = action;
     button.textContent = label;
     Object.assign(button.style, { font: "inherit", padding: "3px 10px", borderRadius: "6px", border: "1px solid #c2410c", background: "#fff", color: "#7c2d12", cursor: "pointer" });
-    button.addEventListener("click", onClick);
+    // Only the user's own clicks: the shadow root is open, and a page script could click too.
+    button.addEventListener("click", (event) => { if (event.isTrusted) onClick(); });
     return button;
   }
 
@@ -288,10 +289,10 @@
   window.addEventListener("popstate", reportPage);
   document.addEventListener("visibilitychange", reportPage);
 
-  // The user is in charge: typing in the message box while a countdown shows stands Unbusy down.
+  // The user is in charge: typing in the message box while the banner shows stands Unbusy down.
   document.addEventListener("input", (event) => {
     const target = event.target;
-    if (!countdown || !event.isTrusted || !target) return;
+    if (!banner || banner.host.hidden || !event.isTrusted || !target) return;
     if (target.tagName === "TEXTAREA" || target.tagName === "INPUT" || target.isContentEditable) send({ type: T.csStandDown, reason: P.standDown.typed });
   }, true);
 

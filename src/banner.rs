@@ -50,6 +50,7 @@ pub fn stop_key(reason: StopReason) -> &'static str {
         StopReason::AttemptCap => "bannerAttemptCap",
         StopReason::Deadline => "bannerDeadline",
         StopReason::AutoRetryOff => "bannerAutoRetryOff",
+        StopReason::UserStopped => "bannerStoodDown",
     }
 }
 

@@ -63,6 +63,10 @@ pub struct TabRetry {
     /// The control pressed last (what the banner says while it is confirmed).
     #[serde(default)]
     pub fired_control: Control,
+    /// The user stood Unbusy down while it was pressing: what that press brings back is not
+    /// retried. Until the user's own next request.
+    #[serde(default)]
+    pub stood_down: bool,
 }
 
 /// Everything that must survive the background being stopped.
@@ -270,6 +274,7 @@ impl Hub {
             conversation: 0,
             hidden: false,
             fired_control: Control::Retry,
+            stood_down: false,
         });
         self.state.tabs.last_mut().expect("just pushed")
     }
@@ -300,7 +305,8 @@ impl Hub {
                 }
                 let tab = self.tab(sender.tab_id);
                 // The conversation is the new document's already (its page state comes first).
-                let ended = tab.pending.take().is_some() | tab.fired_at_ms.take().is_some();
+                let ended = tab.pending.is_some() || tab.fired_at_ms.is_some();
+                end_failure(tab);
                 // The new document says why nothing more happens for the old one's failure.
                 if ended {
                     Outcome::view(banner::stopped("bannerReloaded"))
@@ -335,13 +341,17 @@ impl Hub {
                     }
                 }
                 let opened = match &message {
-                    CsMessage::CsStreamOpen { stream, route, .. } => Some((*stream, route.ends_with("/completion") || route.ends_with("/edit_message"))),
+                    CsMessage::CsStreamOpen { stream, .. } => Some(*stream),
                     _ => None,
                 };
                 let watched = self.watcher.handle(message, sender);
+                if let Some(stream) = opened {
+                    let conversation = self.tab(sender.tab_id).conversation;
+                    self.watcher.tag(sender, stream, conversation);
+                }
                 let mut outcome = match opened {
                     // A request that was refused (caps) changes nothing.
-                    Some((stream, new_message)) if self.watcher.watches(sender, stream) => self.generation_started(sender, new_message),
+                    Some(stream) if self.watcher.watches(sender, stream) => self.generation_started(sender),
                     _ => Outcome::default(),
                 };
                 let judged = self.after_watch(watched, sender, random);
@@ -356,27 +366,28 @@ impl Hub {
 
     /// A generation request left this browser (its response head arrived): Unbusy's own press
     /// (confirmed) or the user's (sent, edited or retried by hand: any countdown ends).
-    fn generation_started(&mut self, sender: Sender, new_message: bool) -> Outcome {
+    fn generation_started(&mut self, sender: Sender) -> Outcome {
         let now = sender.now_ms;
         self.state.budget.note_request(&self.budget_config, now);
         let window = self.policy.confirm_window_ms as f64;
         let tab = self.tab(sender.tab_id);
         let automatic = tab.fired_at_ms.is_some_and(|t| now - t <= window);
         tab.fired_at_ms = None;
+        if automatic && tab.stood_down {
+            return Outcome::default();
+        }
         if automatic {
             return Outcome::view(banner::retrying(tab.fired_control, None));
         }
-        tab.pending = None;
-        if new_message {
-            tab.attempts = 0;
-            tab.first_failure_ms = 0.0;
-        }
+        // The user acted (sent, edited, or retried by hand): the failure Unbusy was handling is over.
+        end_failure(tab);
+        tab.stood_down = false;
         Outcome::view(banner::hidden())
     }
 
     fn after_watch(&mut self, watched: WatchOutcome, sender: Sender, random: f64) -> Outcome {
         let mut outcome = Outcome { record: watched.record, ..Outcome::default() };
-        let Some(Found { stream, route, verdict }) = watched.found else { return outcome };
+        let Some(Found { stream, route, verdict, conversation }) = watched.found else { return outcome };
         if stream.is_none() {
             // A JSON route's error is explained, never clicked, and never replaces a retry under way.
             let tab = self.tab(sender.tab_id);
@@ -387,6 +398,17 @@ impl Hub {
             outcome.reply = Some(banner::for_decision(&verdict, &route, &decision, false));
             outcome.badge = Some(banner::badge(&verdict, &decision, false));
             outcome.decision = Some(decision);
+            outcome.verdict = Some(verdict);
+            return outcome;
+        }
+        let tab = self.tab(sender.tab_id);
+        if verdict != Verdict::Ok && conversation != 0 && tab.conversation != 0 && conversation != tab.conversation {
+            // The request was made in another conversation than the one on screen now: its
+            // controls are not here. Say so; nothing to press.
+            end_failure(tab);
+            outcome.reply = Some(banner::stopped("bannerNavigated"));
+            outcome.persist = true;
+            outcome.decision = Some(Decision::Explain { suggestion: None });
             outcome.verdict = Some(verdict);
             return outcome;
         }
@@ -433,6 +455,7 @@ impl Hub {
             tab.attempts = 0;
             tab.first_failure_ms = 0.0;
             tab.pending = None;
+            tab.stood_down = false;
             return Decision::Explain { suggestion: None };
         }
         if tab.attempts == 0 || tab.first_failure_ms <= 0.0 {
@@ -440,6 +463,13 @@ impl Hub {
         }
         let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: now, rate_limit_strikes: strikes };
         let mut decision = self.policy.decide(verdict, context, random);
+        if tab_stood_down(&self.state, sender.tab_id) {
+            if let Decision::Retry { suggestion, .. } = decision {
+                decision = Decision::Stop { reason: StopReason::UserStopped, suggestion };
+            } else if let Decision::AwaitResume { .. } = decision {
+                decision = Decision::Stop { reason: StopReason::UserStopped, suggestion: None };
+            }
+        }
         if !self.settings.auto_retry {
             // Every automatic click, a dropped stream's included, needs the switch on.
             match decision {
@@ -469,6 +499,18 @@ impl Hub {
         decision
     }
 
+    /// Why a press for `pending` at `at_ms` is not allowed any more (every automatic press passes
+    /// the switch, the cap and the deadline at the moment it happens, not only when scheduled).
+    fn press_refused(&self, tab_id: i32, pending: &Pending, at_ms: f64) -> Option<StopReason> {
+        if !self.settings.auto_retry {
+            return Some(StopReason::AutoRetryOff);
+        }
+        let tab = self.state.tabs.iter().find(|t| t.tab_id == tab_id)?;
+        let cap = if pending.verdict == Verdict::Dropped { self.policy.dropped_max_attempts.min(self.policy.max_attempts) } else { self.policy.max_attempts };
+        let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: at_ms, rate_limit_strikes: 0 };
+        self.policy.limit_reached(context, cap, 0)
+    }
+
     fn paused_left(&self, tab_id: i32) -> Option<f64> {
         self.state.tabs.iter().find(|t| t.tab_id == tab_id)?.pending.as_ref()?.paused_left_ms
     }
@@ -483,7 +525,7 @@ impl Hub {
             if now + DUE_TOLERANCE_MS < fired + window {
                 return Outcome::view(banner::retrying(tab.fired_control, Some((fired + window - now).ceil() as u64)));
             }
-            tab.fired_at_ms = None;
+            end_failure(tab);
             return Outcome::view(banner::stopped("bannerUnconfirmed"));
         }
         let Some(pending) = tab.pending.clone() else { return Outcome::default() };
@@ -491,7 +533,7 @@ impl Hub {
             return Outcome::default();
         }
         if pending.conversation != tab.conversation {
-            tab.pending = None;
+            end_failure(tab);
             return Outcome::view(banner::stopped("bannerNavigated"));
         }
         let mut until = now;
@@ -501,10 +543,19 @@ impl Hub {
         if pending.verdict == Verdict::ParallelLimit && other_streaming {
             until = until.max(now + PARALLEL_RECHECK_MS);
         }
+        if let Some(reason) = self.press_refused(sender.tab_id, &pending, until) {
+            // The settings changed, or waiting longer would pass the deadline: no press.
+            end_failure(self.tab(sender.tab_id));
+            return Outcome::view(banner::stopped(banner::stop_key(reason)));
+        }
         if until <= now {
             match self.state.budget.ask(&self.budget_config, now) {
                 Grant::Go => return self.press(sender, &pending),
                 Grant::Wait { until_ms } => until = until_ms,
+            }
+            if let Some(reason) = self.press_refused(sender.tab_id, &pending, until) {
+                end_failure(self.tab(sender.tab_id));
+                return Outcome::view(banner::stopped(banner::stop_key(reason)));
             }
         }
         let tab = self.tab(sender.tab_id);
@@ -524,7 +575,7 @@ impl Hub {
         match tab.pending.clone() {
             Some(pending) if pending.conversation == tab.conversation => self.press(sender, &pending),
             Some(_) => {
-                tab.pending = None;
+                end_failure(tab);
                 Outcome::view(banner::stopped("bannerNavigated"))
             }
             None => Outcome::default(),
@@ -547,8 +598,15 @@ impl Hub {
 
     fn stand_down(&mut self, sender: Sender, reason: StandDown) -> Outcome {
         let tab = self.tab(sender.tab_id);
-        if tab.pending.take().is_none() {
+        if tab.pending.is_none() && tab.fired_at_ms.is_none() {
             return Outcome::default();
+        }
+        // Pressing already: the request it sends is still Unbusy's (so the user's own next one is
+        // told apart), but the answer it brings back is not retried again.
+        tab.stood_down = tab.fired_at_ms.is_some();
+        tab.pending = None;
+        if !tab.stood_down {
+            end_failure(tab);
         }
         Outcome::view(banner::stopped(match reason {
             StandDown::Stop => "bannerStopped",
@@ -558,11 +616,11 @@ impl Hub {
 
     fn press_failed(&mut self, sender: Sender, why: PressFailure) -> Outcome {
         let tab = self.tab(sender.tab_id);
-        if tab.fired_at_ms.take().is_none() {
+        if tab.fired_at_ms.is_none() {
             return Outcome::default();
         }
-        // Nothing was pressed: the attempt did not happen.
-        tab.attempts = tab.attempts.saturating_sub(1);
+        // Nothing was pressed: Unbusy is done with this failure.
+        end_failure(tab);
         if why == PressFailure::NoControl {
             self.state.missing_control += 1;
         }
@@ -584,9 +642,11 @@ impl Hub {
         let moved = tab.conversation != 0 && tab.conversation != conversation;
         tab.conversation = conversation;
         tab.hidden = hidden;
+        if moved {
+            tab.stood_down = false;
+        }
         if moved && (tab.pending.is_some() || tab.fired_at_ms.is_some()) {
-            tab.pending = None;
-            tab.fired_at_ms = None;
+            end_failure(tab);
             return Outcome::view(banner::stopped("bannerNavigated"));
         }
         let Some(pending) = tab.pending.as_mut() else { return Outcome::ack() };
@@ -653,6 +713,19 @@ impl Hub {
             .collect();
         overdue.into_iter().map(|tab_id| (tab_id, self.timer_due(Sender { tab_id, now_ms, ..Sender::default() }))).collect()
     }
+}
+
+/// Unbusy is done with the tab's failure (the user acted, the page moved, a press failed or was
+/// not confirmed): no countdown, no press under way, and the next failure starts afresh.
+fn end_failure(tab: &mut TabRetry) {
+    tab.pending = None;
+    tab.fired_at_ms = None;
+    tab.attempts = 0;
+    tab.first_failure_ms = 0.0;
+}
+
+fn tab_stood_down(state: &HubState, tab_id: i32) -> bool {
+    state.tabs.iter().any(|t| t.tab_id == tab_id && t.stood_down)
 }
 
 /// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
@@ -1002,6 +1075,74 @@ mod tests {
         assert_eq!(shown(&hub.handle(CsMessage::CsStandDown { reason: StandDown::Stop }, at(1, 11_000.0), 0.5)), stopped("bannerStopped"));
         answer(&mut hub, 1, 3, COMPLETION, BUSY, 20_000.0);
         assert_eq!(pressed(&hub.handle(CsMessage::CsRetryNow, at(1, 20_500.0), 0.5)), Some(PressControl::Retry), "Retry now does not wait");
+    }
+
+    #[test]
+    fn every_press_passes_the_switch_and_the_deadline_when_it_happens() {
+        // Auto-retry turned off during a countdown (options page, or another device through sync).
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        hub.set_settings(Settings { auto_retry: false, ..Settings::default() });
+        let due_off = due(&mut hub, 1, 6_000.0);
+        assert_eq!((pressed(&due_off), shown(&due_off)), (None, stopped("bannerAutoRetryOff")));
+        assert!(hub.overdue(60_000.0).is_empty());
+        // Waiting longer (another tab streams after a parallel limit) must not pass the deadline.
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 1_000.0);
+        due(&mut hub, 1, 7_000.0);
+        let parallel = "event: hint\ndata: {\"type\":\"error\",\"finish_reason\":\"parallel_chat_limit\"}\n\n";
+        // The press's request opens at once; its answer says "parallel limit" only at 840 s.
+        open(&mut hub, 1, 2, REGENERATE, 7_100.0);
+        let limited = bytes(&mut hub, 1, 2, parallel, 840_000.0);
+        assert!(matches!(limited.decision, Some(Decision::Retry { .. })), "{limited:?}");
+        open(&mut hub, 2, 1, COMPLETION, 860_000.0);
+        let mut now = 870_000.0;
+        let mut last = due(&mut hub, 1, now);
+        while timer(&last).is_some() && pressed(&last).is_none() && now < 1_000_000.0 {
+            now += 5_000.0;
+            last = due(&mut hub, 1, now);
+        }
+        assert_eq!((pressed(&last), shown(&last)), (None, stopped("bannerDeadline")), "at {now}");
+        assert!(now <= 906_000.0, "stopped at the deadline, not after: {now}");
+    }
+
+    #[test]
+    fn a_failure_of_a_request_made_in_another_conversation_is_not_pressed_here() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        page(&mut hub, 1, "/a/chat/s/one", false, 0.0);
+        open(&mut hub, 1, 1, COMPLETION, 100.0);
+        page(&mut hub, 1, "/a/chat/s/two", false, 1_000.0);
+        let late = bytes(&mut hub, 1, 1, BUSY, 2_000.0);
+        assert_eq!((shown(&late), timer(&late)), (stopped("bannerNavigated"), None));
+        assert_eq!(due(&mut hub, 1, 10_000.0).reply, None);
+    }
+
+    #[test]
+    fn after_the_user_stands_down_the_next_failure_starts_afresh() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        due(&mut hub, 1, 6_000.0);
+        answer(&mut hub, 1, 2, REGENERATE, BUSY, 6_100.0);
+        hub.handle(CsMessage::CsStandDown { reason: StandDown::Stop }, at(1, 7_000.0), 0.5);
+        // Twenty minutes later the user regenerates by hand: a new failure, its own deadline.
+        let again = answer(&mut hub, 1, 3, REGENERATE, BUSY, 1_207_000.0);
+        assert!(matches!(again.decision, Some(Decision::Retry { attempt: 1, .. })), "{again:?}");
+    }
+
+    #[test]
+    fn typing_while_a_press_is_confirmed_keeps_its_answer_from_being_retried() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0);
+        assert_eq!(pressed(&due(&mut hub, 1, 6_000.0)), Some(PressControl::Retry));
+        let typed = hub.handle(CsMessage::CsStandDown { reason: StandDown::Typed }, at(1, 6_050.0), 0.5);
+        assert_eq!(shown(&typed), stopped("bannerStoodDown"));
+        // The press's request still arrives (the page sent it), and comes back busy: not retried.
+        open(&mut hub, 1, 2, REGENERATE, 6_100.0);
+        let back = bytes(&mut hub, 1, 2, BUSY, 6_200.0);
+        assert!(matches!(back.decision, Some(Decision::Stop { reason: StopReason::UserStopped, .. })), "{back:?}");
+        // The user's own next message is handled again.
+        let next = answer(&mut hub, 1, 3, COMPLETION, BUSY, 30_000.0);
+        assert!(matches!(next.decision, Some(Decision::Retry { .. })), "{next:?}");
     }
 
     #[test]

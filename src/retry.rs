@@ -113,6 +113,9 @@ pub enum StopReason {
     AttemptCap,
     Deadline,
     AutoRetryOff,
+    /// The user stood Unbusy down (Stop, or typing) while it was pressing: the answer that comes
+    /// back from that press is not retried again.
+    UserStopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,7 +228,7 @@ impl Policy {
 
     /// Why one more automatic attempt after `delay_ms` is not allowed: the cap (`max_attempts`
     /// for this kind of failure) or the deadline; `None` if it is.
-    fn limit_reached(&self, ctx: FailureContext, max_attempts: u32, delay_ms: u64) -> Option<StopReason> {
+    pub fn limit_reached(&self, ctx: FailureContext, max_attempts: u32, delay_ms: u64) -> Option<StopReason> {
         let elapsed = (ctx.now_ms - ctx.first_failure_ms).max(0.0);
         if ctx.attempts >= max_attempts {
             Some(StopReason::AttemptCap)

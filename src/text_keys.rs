@@ -53,7 +53,7 @@ pub const SUGGESTIONS: [Suggestion; 7] = [
     Suggestion::CheckNetwork,
 ];
 
-pub const STOP_REASONS: [StopReason; 3] = [StopReason::AttemptCap, StopReason::Deadline, StopReason::AutoRetryOff];
+pub const STOP_REASONS: [StopReason; 4] = [StopReason::AttemptCap, StopReason::Deadline, StopReason::AutoRetryOff, StopReason::UserStopped];
 
 const LIKELIHOODS: [Likelihood; 3] = [Likelihood::Unlikely, Likelihood::Possible, Likelihood::Likely];
 

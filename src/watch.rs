@@ -29,6 +29,7 @@ struct Stream {
     opener: Sender,
     opened_ms: f64,
     last_active_ms: f64,
+    conversation: u64,
 }
 
 /// Why messages from pages were refused, counted for the popup's self-check.
@@ -125,6 +126,8 @@ pub struct Found {
     pub stream: Option<u32>,
     pub route: String,
     pub verdict: Verdict,
+    /// The conversation the page showed when the request's head arrived (`tag`; 0 if unknown).
+    pub conversation: u64,
 }
 
 #[derive(Default)]
@@ -152,6 +155,13 @@ impl Watcher {
     /// Whether this stream of the sender's tab is being watched (admitted, not yet ended).
     pub fn watches(&self, sender: Sender, stream: u32) -> bool {
         self.streams.contains_key(&(sender.tab_id, sender.frame_id, stream))
+    }
+
+    /// Notes which conversation a stream belongs to (its verdict is about that one).
+    pub fn tag(&mut self, sender: Sender, stream: u32, conversation: u64) {
+        if let Some(state) = self.streams.get_mut(&(sender.tab_id, sender.frame_id, stream)) {
+            state.conversation = conversation;
+        }
     }
 
     pub fn drops(&self) -> DropCounts {
@@ -207,7 +217,10 @@ impl Watcher {
                 }
                 let classifier = StreamClassifier::new(head(status, headers, sender.now_ms));
                 let now = sender.now_ms;
-                self.streams.insert(key, Stream { route, transport, classifier, reported: false, opened_ms: now, last_active_ms: now, opener: sender });
+                self.streams.insert(
+                    key,
+                    Stream { route, transport, classifier, reported: false, opened_ms: now, last_active_ms: now, opener: sender, conversation: 0 },
+                );
                 let decided = self.streams.get(&key).and_then(|s| s.classifier.verdict().cloned());
                 self.report(key, decided, sender)
             }
@@ -257,7 +270,7 @@ impl Watcher {
                 if verdict == Verdict::Ok {
                     return Outcome::default();
                 }
-                event_outcome(None, route, transport, verdict, sender)
+                event_outcome(None, route, transport, verdict, sender, 0)
             }
             CsMessage::CsDropped { count, stream } => {
                 self.drops.by_relay = self.drops.by_relay.saturating_add(count);
@@ -340,11 +353,11 @@ impl Watcher {
         if std::mem::replace(&mut state.reported, true) {
             return ack;
         }
-        event_outcome(Some(key.2), state.route.clone(), state.transport, verdict, sender)
+        event_outcome(Some(key.2), state.route.clone(), state.transport, verdict, sender, state.conversation)
     }
 }
 
-fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdict: Verdict, sender: Sender) -> Outcome {
+fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdict: Verdict, sender: Sender, conversation: u64) -> Outcome {
     let label = verdict.label();
     let record = (!sender.incognito).then(|| VerdictEvent {
         at_ms: sender.now_ms,
@@ -355,7 +368,7 @@ fn event_outcome(stream: Option<u32>, route: String, transport: Transport, verdi
         label: label.clone(),
         after_retries: None,
     });
-    Outcome { found: Some(Found { stream, route, verdict }), record }
+    Outcome { found: Some(Found { stream, route, verdict, conversation }), record }
 }
 
 fn head(status: u16, headers: SelectedHeaders, now_ms: f64) -> ResponseHead {
