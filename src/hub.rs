@@ -281,6 +281,30 @@ impl Hub {
 
     /// `random` is uniform in [0, 1): the jitter of this decision.
     pub fn handle(&mut self, message: CsMessage, sender: Sender, random: f64) -> Outcome {
+        let mut outcome = self.handle_message(message, sender, random);
+        if outcome.alarm_at_ms.is_some() {
+            // One alarm for all tabs: always the earliest, not the latest asked for.
+            outcome.alarm_at_ms = self.next_backstop();
+        }
+        outcome
+    }
+
+    /// When the backstop alarm should next wake the background: the earliest time a tab's timer
+    /// (a countdown, or a press's confirm window) is overdue.
+    fn next_backstop(&self) -> Option<f64> {
+        let window = self.policy.confirm_window_ms as f64;
+        self.state
+            .tabs
+            .iter()
+            .flat_map(|t| {
+                let waiting = t.pending.as_ref().filter(|p| p.paused_left_ms.is_none()).map(|p| p.due_ms + BACKSTOP_SLACK_MS);
+                let confirming = t.fired_at_ms.map(|f| f + window + BACKSTOP_SLACK_MS);
+                waiting.into_iter().chain(confirming)
+            })
+            .min_by(f64::total_cmp)
+    }
+
+    fn handle_message(&mut self, message: CsMessage, sender: Sender, random: f64) -> Outcome {
         if !self.watcher.admit(&message, sender) {
             return Outcome::default();
         }
@@ -711,7 +735,14 @@ impl Hub {
             })
             .map(|t| t.tab_id)
             .collect();
-        overdue.into_iter().map(|tab_id| (tab_id, self.timer_due(Sender { tab_id, now_ms, ..Sender::default() }))).collect()
+        let mut found: Vec<(i32, Outcome)> =
+            overdue.into_iter().map(|tab_id| (tab_id, self.timer_due(Sender { tab_id, now_ms, ..Sender::default() }))).collect();
+        // Re-armed for the tabs still waiting (the background sets what the last outcome says).
+        let next = self.next_backstop();
+        for (_, outcome) in &mut found {
+            outcome.alarm_at_ms = next;
+        }
+        found
     }
 }
 
@@ -1143,6 +1174,13 @@ mod tests {
         // The user's own next message is handled again.
         let next = answer(&mut hub, 1, 3, COMPLETION, BUSY, 30_000.0);
         assert!(matches!(next.decision, Some(Decision::Retry { .. })), "{next:?}");
+    }
+
+    #[test]
+    fn the_one_backstop_alarm_is_always_the_earliest_any_tab_needs() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        assert_eq!(answer(&mut hub, 1, 1, COMPLETION, BUSY, 0.0).alarm_at_ms, Some(10_000.0));
+        assert_eq!(answer(&mut hub, 2, 1, COMPLETION, BUSY, 1_000.0).alarm_at_ms, Some(10_000.0), "tab 2's later alarm must not replace tab 1's");
     }
 
     #[test]
