@@ -164,7 +164,7 @@
   let countdown = null; // the view's countdown, with the time it ends
   let timer = null;
   let ticker = null;
-  let marked = null; // the assistant message the failure belongs to
+  let marked; // the assistant message the failure belongs to (null: there was none)
 
   function makeButton(action, label, onClick) {
     const button = document.createElement("button");
@@ -279,7 +279,7 @@
   function press(kind) {
     const scope = lastAssistantMessage();
     // The failed message left the DOM (a virtualised list scrolled away) or is no longer the last.
-    if (marked && scope !== marked) return send({ type: T.csPressFailed, why: P.pressFailure.notRendered });
+    if (marked !== undefined && scope !== marked) return send({ type: T.csPressFailed, why: P.pressFailure.notRendered });
     const control = scope && locate(scope, kind);
     if (!control) return send({ type: T.csPressFailed, why: P.pressFailure.noControl });
     control.click();
