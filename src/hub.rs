@@ -760,8 +760,13 @@ fn tab_stood_down(state: &HubState, tab_id: i32) -> bool {
 }
 
 /// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
-/// it; 53 bits, so JavaScript stores it as a number exactly; never 0 (unknown).
+/// it; 53 bits, so JavaScript stores it as a number exactly. The new-chat page (`/`) is 0, unknown:
+/// the app gives a new chat its address (`/a/chat/s/…`) only once its first message is sent, so
+/// that move is not another conversation (the relay's "still the last message" check still holds).
 fn conversation_hash(path: &str) -> u64 {
+    if path.is_empty() || path == "/" {
+        return 0;
+    }
     let path: String = path.chars().take(MAX_CONVERSATION_CHARS).collect();
     let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
     (hash & ((1 << 53) - 1)).max(1)
@@ -1032,6 +1037,21 @@ mod tests {
         // The state keeps a hash, never the path, and JavaScript can hold it exactly.
         assert!(!serde_json::to_string(fresh.state()).unwrap().contains("chat/s"));
         assert!(fresh.state().tabs.iter().all(|t| t.conversation < 1 << 53));
+    }
+
+    #[test]
+    fn a_new_chat_getting_its_address_is_the_same_conversation_and_leaving_it_is_not() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        page(&mut hub, 1, "/", false, 0.0);
+        open(&mut hub, 1, 1, COMPLETION, 100.0);
+        assert_eq!(page(&mut hub, 1, "/a/chat/s/new", false, 200.0).reply, Some(BgMessage::BgAck));
+        bytes(&mut hub, 1, 1, BUSY, 300.0);
+        assert_eq!(pressed(&due(&mut hub, 1, 6_000.0)), Some(PressControl::Retry));
+        // From a conversation to the new-chat page is leaving it.
+        let mut hub = Hub::new(None, Settings::default(), None);
+        page(&mut hub, 1, "/a/chat/s/one", false, 0.0);
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 100.0);
+        assert_eq!(shown(&page(&mut hub, 1, "/", false, 1_000.0)), stopped("bannerNavigated"));
     }
 
     #[test]

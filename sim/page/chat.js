@@ -242,8 +242,13 @@ document.getElementById("composer").addEventListener("submit", (event) => {
 
 // Like the app: a new chat changes the address in place (no page load) and empties the list.
 document.getElementById("new-chat").addEventListener("click", () => {
-  history.pushState({}, "", `/a/chat/s/${Math.random().toString(36).slice(2, 10)}${location.search}`);
+  history.pushState({}, "", `/${location.search}`);
   messages.replaceChildren();
+});
+
+// Like the app: a new chat (at "/") gets its own address once its first message is sent.
+document.getElementById("composer").addEventListener("submit", () => {
+  if (location.pathname === "/") history.replaceState({}, "", `/a/chat/s/${Math.random().toString(36).slice(2, 10)}${location.search}`);
 });
 
 // Like the app's virtualised list: scrolled far up, the newest messages leave the DOM (and come

@@ -9,8 +9,10 @@ for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", l
   test(`${browserName}: busy, then another conversation before the click is due: no click, the banner says why`, () => withBrowser(launch, {}, async ({ sim, session }) => {
     const run = newRun("navigate");
     const { page, errors } = await openChat(session, { run, scenario: "busy_once_then_ok" });
+    // The first message gives the new chat its address (as the app does): still the same conversation.
     await sendMessage(page);
     await waitForBanner(page, (b) => b.state === "waiting");
+    assert.match(await page.evaluate(() => location.pathname), /^\/a\/chat\/s\//);
     await page.click("#new-chat");
     const stopped = await waitForBanner(page, (b) => b.state === "stopped", 3000);
     assert.match(stopped?.text ?? "", /another conversation/, JSON.stringify(stopped));
