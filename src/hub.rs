@@ -292,16 +292,19 @@ impl Hub {
     /// When the backstop alarm should next wake the background: the earliest time a tab's timer
     /// (a countdown, or a press's confirm window) is overdue.
     fn next_backstop(&self) -> Option<f64> {
-        let window = self.policy.confirm_window_ms as f64;
-        self.state
-            .tabs
-            .iter()
-            .flat_map(|t| {
-                let waiting = t.pending.as_ref().filter(|p| p.paused_left_ms.is_none()).map(|p| p.due_ms + BACKSTOP_SLACK_MS);
-                let confirming = t.fired_at_ms.map(|f| f + window + BACKSTOP_SLACK_MS);
-                waiting.into_iter().chain(confirming)
-            })
-            .min_by(f64::total_cmp)
+        self.state.tabs.iter().filter_map(|t| self.backstop_at(t)).min_by(f64::total_cmp)
+    }
+
+    /// When the tab's timer is overdue (its countdown, or its press's confirm window, plus slack);
+    /// `None` when it runs no timer (idle, or paused in a hidden tab).
+    fn backstop_at(&self, tab: &TabRetry) -> Option<f64> {
+        let waiting = tab.pending.as_ref().filter(|p| p.paused_left_ms.is_none()).map(|p| p.due_ms);
+        let confirming = tab.fired_at_ms.map(|f| f + self.policy.confirm_window_ms as f64);
+        waiting.into_iter().chain(confirming).min_by(f64::total_cmp).map(|t| t + BACKSTOP_SLACK_MS)
+    }
+
+    fn tab_ref(&self, tab_id: i32) -> Option<&TabRetry> {
+        self.state.tabs.iter().find(|t| t.tab_id == tab_id)
     }
 
     fn handle_message(&mut self, message: CsMessage, sender: Sender, random: f64) -> Outcome {
@@ -487,7 +490,7 @@ impl Hub {
         }
         let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: now, rate_limit_strikes: strikes };
         let mut decision = self.policy.decide(verdict, context, random);
-        if tab_stood_down(&self.state, sender.tab_id) {
+        if self.tab_ref(sender.tab_id).is_some_and(|t| t.stood_down) {
             if let Decision::Retry { suggestion, .. } = decision {
                 decision = Decision::Stop { reason: StopReason::UserStopped, suggestion };
             } else if let Decision::AwaitResume { .. } = decision {
@@ -529,14 +532,22 @@ impl Hub {
         if !self.settings.auto_retry {
             return Some(StopReason::AutoRetryOff);
         }
-        let tab = self.state.tabs.iter().find(|t| t.tab_id == tab_id)?;
+        let tab = self.tab_ref(tab_id)?;
         let cap = if pending.verdict == Verdict::Dropped { self.policy.dropped_max_attempts.min(self.policy.max_attempts) } else { self.policy.max_attempts };
         let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: at_ms, rate_limit_strikes: 0 };
         self.policy.limit_reached(context, cap, 0)
     }
 
+    /// The stop a press at `at_ms` would meet (the settings changed, or waiting that long would
+    /// pass the deadline), with the failure ended; `None` if the press may happen then.
+    fn stop_if_refused(&mut self, tab_id: i32, pending: &Pending, at_ms: f64) -> Option<Outcome> {
+        let reason = self.press_refused(tab_id, pending, at_ms)?;
+        end_failure(self.tab(tab_id));
+        Some(Outcome::view(banner::stopped(banner::stop_key(reason))))
+    }
+
     fn paused_left(&self, tab_id: i32) -> Option<f64> {
-        self.state.tabs.iter().find(|t| t.tab_id == tab_id)?.pending.as_ref()?.paused_left_ms
+        self.tab_ref(tab_id)?.pending.as_ref()?.paused_left_ms
     }
 
     /// The relay's timer ran out: press, wait longer, or give up on an unconfirmed press.
@@ -567,19 +578,16 @@ impl Hub {
         if pending.verdict == Verdict::ParallelLimit && other_streaming {
             until = until.max(now + PARALLEL_RECHECK_MS);
         }
-        if let Some(reason) = self.press_refused(sender.tab_id, &pending, until) {
-            // The settings changed, or waiting longer would pass the deadline: no press.
-            end_failure(self.tab(sender.tab_id));
-            return Outcome::view(banner::stopped(banner::stop_key(reason)));
+        if let Some(stop) = self.stop_if_refused(sender.tab_id, &pending, until) {
+            return stop;
         }
         if until <= now {
             match self.state.budget.ask(&self.budget_config, now) {
                 Grant::Go => return self.press(sender, &pending),
                 Grant::Wait { until_ms } => until = until_ms,
             }
-            if let Some(reason) = self.press_refused(sender.tab_id, &pending, until) {
-                end_failure(self.tab(sender.tab_id));
-                return Outcome::view(banner::stopped(banner::stop_key(reason)));
+            if let Some(stop) = self.stop_if_refused(sender.tab_id, &pending, until) {
+                return stop;
             }
         }
         let tab = self.tab(sender.tab_id);
@@ -723,18 +731,7 @@ impl Hub {
     /// The backstop alarm fired: for each tab whose timer is overdue (a throttled hidden tab's
     /// timer may never fire), what its timer would have brought; the background sends it unasked.
     pub fn overdue(&mut self, now_ms: f64) -> Vec<(i32, Outcome)> {
-        let window = self.policy.confirm_window_ms as f64;
-        let overdue: Vec<i32> = self
-            .state
-            .tabs
-            .iter()
-            .filter(|t| {
-                let waiting = t.pending.as_ref().is_some_and(|p| p.paused_left_ms.is_none() && p.due_ms + BACKSTOP_SLACK_MS <= now_ms);
-                let unconfirmed = t.fired_at_ms.is_some_and(|f| f + window + BACKSTOP_SLACK_MS <= now_ms);
-                waiting || unconfirmed
-            })
-            .map(|t| t.tab_id)
-            .collect();
+        let overdue: Vec<i32> = self.state.tabs.iter().filter(|t| self.backstop_at(t).is_some_and(|at| at <= now_ms)).map(|t| t.tab_id).collect();
         let mut found: Vec<(i32, Outcome)> =
             overdue.into_iter().map(|tab_id| (tab_id, self.timer_due(Sender { tab_id, now_ms, ..Sender::default() }))).collect();
         // Re-armed for the tabs still waiting (the background sets what the last outcome says).
@@ -753,10 +750,6 @@ fn end_failure(tab: &mut TabRetry) {
     tab.fired_at_ms = None;
     tab.attempts = 0;
     tab.first_failure_ms = 0.0;
-}
-
-fn tab_stood_down(state: &HubState, tab_id: i32) -> bool {
-    state.tabs.iter().any(|t| t.tab_id == tab_id && t.stood_down)
 }
 
 /// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
