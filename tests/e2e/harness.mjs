@@ -75,18 +75,31 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
     worker,
     extensionId: worker ? new URL(worker.url()).host : extension ? "unattached" : null,
     chatUrl: (query) => `https://${HOST}/?${new URLSearchParams(query)}`,
+    async openExtensionPage(file) {
+      const page = await browser.newPage();
+      await page.goto(`chrome-extension://${this.extensionId}/${file}`, { waitUntil: "load" });
+      return page;
+    },
     async close() { await browser.close(); rmSync(profile, { recursive: true, force: true }); },
   };
 }
 
 // Real Firefox ESR with dist/firefox installed; every hostname resolves to loopback.
+// Its extension pages are reachable by automation only with system access allowed, at an origin
+// fixed here (Firefox picks a random one per profile otherwise).
+const FIREFOX_EXTENSION_UUID = "5e0b1c2d-0000-4000-8000-0000000000ab";
 export async function launchFirefox(sim, { extension = true } = {}) {
+  const manifest = JSON.parse(readFileSync(path.join(DIST.firefox, "manifest.json"), "utf8"));
   const browser = await puppeteer.launch({
     browser: "firefox",
     executablePath: "/usr/bin/firefox-esr",
     headless: true,
     acceptInsecureCerts: true,
-    extraPrefsFirefox: { "network.dns.forceResolve": "127.0.0.1" },
+    args: ["-remote-allow-system-access"],
+    extraPrefsFirefox: {
+      "network.dns.forceResolve": "127.0.0.1",
+      "extensions.webextensions.uuids": JSON.stringify({ [manifest.browser_specific_settings.gecko.id]: FIREFOX_EXTENSION_UUID }),
+    },
   });
   const addonId = extension === "later" ? null : await browser.installExtension(DIST.firefox);
   return {
@@ -95,6 +108,14 @@ export async function launchFirefox(sim, { extension = true } = {}) {
     worker: null,
     extensionId: addonId,
     chatUrl: (query) => `https://${HOST}:${sim.port}/?${new URLSearchParams(query)}`,
+    // The extension page loads in another process: the navigation never reports its end (its
+    // frame is detached), and the page object goes on with the new document.
+    async openExtensionPage(file) {
+      const page = await browser.newPage();
+      page.goto(`moz-extension://${FIREFOX_EXTENSION_UUID}/${file}`).catch(() => {});
+      await page.waitForFunction(() => location.protocol === "moz-extension:" && document.readyState === "complete", { timeout: 15000 });
+      return page;
+    },
     async close() { await browser.close(); },
   };
 }
