@@ -8,6 +8,7 @@ const P = globalThis.UnbusyProtocol;
 const { hubState: STATE_KEY, busyHistory: HISTORY_KEY, settings: SETTINGS_KEY, coreFaults: FAULTS_KEY, recentEvents: RECENT_EVENTS_KEY } = P.storage;
 const BACKSTOP_ALARM = "retry-backstop";
 const SILENCE_ALARM = "stream-silence";
+const PAUSE_ALARM = "pause-end";
 // A core that traps is replaced at most this often; past that it stays down until the window moves.
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 10 * 60 * 1000;
@@ -20,55 +21,46 @@ const wasmModule = fetch(api.runtime.getURL("core/unbusy_bg.wasm")).then((r) => 
 let faults = { count: 0, last_ms: 0, restarts: [] };
 const broken = new WeakSet();
 
-async function startCore(afterFault) {
+async function startCore(fresh) {
   const module = await wasmModule;
-  if (afterFault) await reinitCore(module);
-  else await init({ module_or_path: module });
+  if (fresh) await init({ module_or_path: module });
+  else await reinitCore(module);
   const [session, sync, local] = await Promise.all([api.storage.session.get([STATE_KEY, FAULTS_KEY]), api.storage.sync.get(SETTINGS_KEY), api.storage.local.get(HISTORY_KEY)]);
-  if (!afterFault && session[FAULTS_KEY]) faults = { ...faults, ...session[FAULTS_KEY] };
+  if (fresh && session[FAULTS_KEY]) faults = { ...faults, ...session[FAULTS_KEY] };
   const c = new Core(session[STATE_KEY], sync[SETTINGS_KEY], local[HISTORY_KEY]);
   c.noteCoreFaults(faults.count, faults.last_ms);
   return c;
 }
 
-let core = startCore(false).catch(() => null);
-
-function restartAllowed(now) {
-  faults.restarts = faults.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
-  return faults.restarts.length < MAX_RESTARTS;
-}
-
-// The core threw: it trapped (the release build aborts on panic) or is poisoned (wasm-bindgen's
-// borrow flag stays set after a trap), since no call into it throws by design. Drop that instance
-// and start a fresh one from the stored state, unless restarts are capped.
-function coreFault(c) {
-  if (broken.has(c)) return;
-  broken.add(c);
-  const now = Date.now();
-  faults.count += 1;
-  faults.last_ms = now;
-  // Inert from now on: its finalizer must not free its pointer in the next instance.
-  try { c.__destroy_into_raw(); } catch { /* nothing to undo */ }
-  const allowed = restartAllowed(now);
-  if (allowed) faults.restarts.push(now);
-  write(() => api.storage.session.set({ [FAULTS_KEY]: faults }));
-  core = allowed ? startCore(true).catch(() => null) : Promise.resolve(null);
-}
+let core = startCore(true).catch(() => null);
 
 // Runs `task` (calls into the core only) and returns its result; `null` if the core is down or
-// faulted during the call. A core that is down is tried again once the restart window allows.
+// faulted during the call. No call into the core throws by design: one that does trapped (the
+// release build aborts on panic) or found the instance poisoned by a trap. That instance is
+// dropped, and a fresh one is started from the stored state on the next call, at most
+// MAX_RESTARTS times within RESTART_WINDOW_MS.
 async function callCore(task) {
-  let c = await core;
-  if (!c && restartAllowed(Date.now())) {
-    faults.restarts.push(Date.now());
-    core = startCore(true).catch(() => null);
-    c = await core;
+  const awaited = core;
+  let c = await awaited;
+  if (!c && core === awaited) {
+    const now = Date.now();
+    faults.restarts = faults.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    if (faults.restarts.length >= MAX_RESTARTS) return null;
+    faults.restarts.push(now);
+    core = startCore(false).catch(() => null);
   }
+  if (!c) c = await core;
   if (!c || broken.has(c)) return null;
   try {
     return task(c);
   } catch {
-    coreFault(c);
+    broken.add(c);
+    faults.count += 1;
+    faults.last_ms = Date.now();
+    // Inert from now on: its finalizer must not free its pointer in the next instance.
+    try { c.__destroy_into_raw(); } catch { /* nothing to undo */ }
+    write(() => api.storage.session.set({ [FAULTS_KEY]: faults }));
+    core = Promise.resolve(null);
     return null;
   }
 }
@@ -88,9 +80,18 @@ function record(event) {
   });
 }
 
+// One tab's badge, or every tab's (no tab: the pause).
 function setBadge(tabId, badge) {
-  api.action.setBadgeText({ tabId, text: badge.text }).catch(() => {});
-  if (badge.text) api.action.setBadgeBackgroundColor({ tabId, color: badge.color }).catch(() => {});
+  const where = tabId === undefined ? {} : { tabId };
+  api.action.setBadgeText({ ...where, text: badge.text }).catch(() => {});
+  if (badge.text) api.action.setBadgeBackgroundColor({ ...where, color: badge.color }).catch(() => {});
+}
+
+// The pause the user set in the popup: its badge, and an alarm at its end.
+function applyPause(pause) {
+  setBadge(undefined, pause.badge);
+  if (pause.until_ms) api.alarms.create(PAUSE_ALARM, { when: pause.until_ms });
+  persist(api.storage.session, STATE_KEY, (c) => c.state());
 }
 
 // The core asks for a notification only if the user turned them on; the permission may be gone since.
@@ -133,6 +134,7 @@ api.runtime.onMessage.addListener((message, sender, sendResponse) => {
     if (fromOwnPage) {
       const reply = await callCore((c) => c.handleUi(message));
       if (reply && reply.saved) await api.storage.sync.set({ [SETTINGS_KEY]: reply.settings });
+      if (reply && reply.type === P.types.bgPause) applyPause(reply);
       sendResponse(reply);
       return;
     }
@@ -153,6 +155,7 @@ api.storage.onChanged.addListener((changes, area) => {
 api.alarms.onAlarm.addListener((alarm) => {
   // Backstop for a timer the page did not run (a throttled hidden tab): the core acts for it.
   if (alarm.name === BACKSTOP_ALARM) callCore((c) => c.overdue(Date.now())).then(deliver);
+  if (alarm.name === PAUSE_ALARM) callCore((c) => c.pauseState(Date.now())).then((pause) => pause && applyPause(pause));
   // Streams that went silent past the server's heartbeat limit: the core names them dead.
   if (alarm.name === SILENCE_ALARM) {
     callCore((c) => c.stalled(Date.now())).then((result) => {
@@ -164,21 +167,4 @@ api.alarms.onAlarm.addListener((alarm) => {
 
 api.tabs.onRemoved.addListener((tabId) => {
   callCore((c) => c.forgetTab(tabId)).then(() => persist(api.storage.session, STATE_KEY, (c) => c.state()));
-});
-
-// Chromium does not run content scripts in tabs that were open before install or update: inject
-// the relay, flagged as late in its own world first, so the popup can say the tab is watched from
-// its next reload (the page's scripts ran first: no hook port can be trusted there). No hook:
-// the relay would take no port from it. Firefox injects manifest content scripts into open tabs
-// itself; the relay sees the document already loaded.
-api.runtime.onInstalled.addListener(async () => {
-  if (api.runtime.getURL("").startsWith("moz-extension:")) return;
-  const tabs = await api.tabs.query({ url: api.runtime.getManifest().content_scripts[0].matches });
-  for (const tab of tabs) {
-    const target = { tabId: tab.id, allFrames: false };
-    const relay = api.runtime.getManifest().content_scripts.find((entry) => entry.world !== "MAIN");
-    api.scripting.executeScript({ target, func: () => { globalThis.unbusyInjectedLate = true; } })
-      .then(() => api.scripting.executeScript({ target, files: relay.js }))
-      .catch(() => {});
-  }
 });

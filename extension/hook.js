@@ -153,6 +153,10 @@
     return envelope;
   }
 
+  function postJson(route, transport, status, headers, text, elapsedMs) {
+    post({ type: T.csJsonResponse, route, transport, status, headers, envelope: envelopeOf(apply(slice, text, [0, P.caps.jsonChars])), elapsed_ms: elapsedMs });
+  }
+
   // ---- fetch ----
   function readStream(id, reader) {
     const ended = (error) => {
@@ -186,9 +190,7 @@
       if (body) readStream(id, apply(getReader, body, []));
       else post({ type: T.csStreamEnd, stream: id, end: "complete" });
     } else {
-      apply(then, apply(response.text, copy, []), [(text) => {
-        post({ type: T.csJsonResponse, route, transport: "fetch", status, headers, envelope: envelopeOf(apply(slice, text, [0, P.caps.jsonChars])), elapsed_ms: elapsedMs });
-      }, () => {}]);
+      apply(then, apply(response.text, copy, []), [(text) => postJson(route, "fetch", status, headers, text, elapsedMs), () => {}]);
     }
   }
 
@@ -315,10 +317,7 @@
         } else if (kind === "complete" && answeredHere()) {
           const text = textSoFar();
           const body = text !== null ? text : (read("responseType") === "json" ? stringifyJson(read("response")) : "");
-          post({
-            type: T.csJsonResponse, route, transport: "xhr", status: read("status"),
-            headers: pickHeaders(header), envelope: envelopeOf(apply(slice, String(body), [0, P.caps.jsonChars])), elapsed_ms: elapsedMs,
-          });
+          postJson(route, "xhr", read("status"), pickHeaders(header), String(body), elapsedMs);
         }
       };
       // Through the captured addEventListener, and only the browser's own events: a page can

@@ -1,6 +1,10 @@
 // The popup: it gathers what the browser lets it see (each part only with its permission), asks
-// the core for the whole view (ui_diagnose) and renders it. The analysis and ranking are in Rust.
+// the background for what only it knows (ui_facts), has its own WASM module (ui/) build the whole
+// view from both, and renders it. The analysis and ranking are in Rust.
+import init, { diagnose } from "./ui/unbusy_ui.js";
+
 const api = globalThis.browser || globalThis.chrome;
+const ready = init();
 // Not `typeof browser`: recent Chromium defines `browser` too.
 const IS_FIREFOX = api.runtime.getURL("").startsWith("moz-extension:");
 const CHAT = "https://chat.deepseek.com/*";
@@ -36,6 +40,8 @@ async function gather() {
     self_id: api.runtime.id,
     version: api.runtime.getManifest().version,
     status_incident: session.statusIncident ?? null,
+    // A tab Unbusy never heard from was open before it was installed (or updated): the core says so.
+    chat_tabs: (await chatTabs()).filter((tab) => !tab.discarded).map((tab) => tab.id),
   };
   if (api.management && (await hasPermission({ permissions: ["management"] }))) {
     input.extensions = (await api.management.getAll()).map((e) => ({
@@ -51,12 +57,12 @@ async function gather() {
 }
 
 async function refresh() {
-  const input = await gather();
-  const reply = await api.runtime.sendMessage({ type: globalThis.UnbusyProtocol.types.uiDiagnose, input });
-  if (!reply || reply.type !== globalThis.UnbusyProtocol.types.bgDiagnosis) return;
-  await api.storage.local.set({ cookieFirstSeen: reply.first_seen });
-  lastView = reply.view;
-  render(reply.view);
+  const [input, reply] = await Promise.all([gather(), api.runtime.sendMessage({ type: globalThis.UnbusyProtocol.types.uiFacts }), ready]);
+  if (!reply || reply.type !== globalThis.UnbusyProtocol.types.bgFacts) return;
+  const built = diagnose(input, reply.facts);
+  await api.storage.local.set({ cookieFirstSeen: built.first_seen });
+  lastView = built.view;
+  render(built.view);
 }
 
 function notice(text) { $("notice").textContent = text; }
@@ -90,18 +96,17 @@ function render(view) {
   $("glance").dataset.tone = view.glance.tone;
   $("glance-text").textContent = t(view.glance.sentence, view.glance.args);
 
+  const paused = view.paused_until_ms > 0;
+  $("pause-text").textContent = paused ? t("popupPausedUntil", [new Date(view.paused_until_ms).toLocaleTimeString(api.i18n.getUILanguage(), { hour: "2-digit", minute: "2-digit" })]) : "";
+  $("pause-button").textContent = t(paused ? "popupResume" : "popupPauseHour");
+  $("pause-button").dataset.paused = String(paused);
+
   $("retries-section").hidden = view.retries.length === 0;
   $("retries").replaceChildren(...view.retries.map((r) => el("li", "", t("popupRetryLine", [r.tab_id, r.attempt, Math.max(0, Math.ceil((r.due_ms - Date.now()) / 1000))]))));
 
   const findings = $("findings");
   findings.replaceChildren();
   view.findings.forEach((f) => card(f, findings));
-  if (!view.extensions_checked) {
-    const li = el("li");
-    li.dataset.id = "check-extensions";
-    li.append(actionButton({ kind: "check_extensions" }));
-    findings.append(li);
-  }
   $("no-findings").hidden = view.findings.length > 0;
 
   // Fixes that are unlikely to help stay one click away, still with their "why".
@@ -128,14 +133,13 @@ function render(view) {
   const events = $("events");
   events.replaceChildren();
   $("empty").hidden = view.recent.length > 0;
-  for (const event of view.recent) {
+  for (const line of view.recent) {
     const item = el("li");
-    const time = el("time", "", new Date(event.at_ms).toLocaleTimeString());
-    time.dateTime = new Date(event.at_ms).toISOString();
-    const label = el("span", "label", event.label);
-    label.dataset.kind = event.verdict.kind;
-    const retried = event.after_retries ? ` · ${t("popupAfterRetries", [event.after_retries.attempts, Math.round(event.after_retries.waited_ms / 1000)])}` : "";
-    item.append(time, label, el("span", "route", `${event.route} · ${event.transport}${retried}`));
+    const time = el("time", "", new Date(line.at_ms).toLocaleTimeString());
+    time.dateTime = new Date(line.at_ms).toISOString();
+    const what = el("span", "label", [t(line.what.key, line.what.args), line.ended && t(line.ended.key, line.ended.args)].filter(Boolean).join(" — "));
+    what.dataset.tone = line.tone;
+    item.append(time, what, el("span", "route", line.place));
     events.append(item);
   }
 }
@@ -209,6 +213,13 @@ async function run(action) {
       return undefined;
   }
 }
+
+// One click pauses every automatic retry for an hour; the next ends the pause.
+$("pause-button").addEventListener("click", async () => {
+  const types = globalThis.UnbusyProtocol.types;
+  await api.runtime.sendMessage($("pause-button").dataset.paused === "true" ? { type: types.uiResume } : { type: types.uiPause, minutes: 60 });
+  await refresh();
+});
 
 $("copy-report").addEventListener("click", async () => {
   if (!lastView) return;

@@ -36,40 +36,38 @@
     return text;
   }
 
+  // Each kind of field the hook's messages hold (tables in src/protocol.rs), and its check.
+  const oneOf = (list) => (v) => list.includes(v);
+  const FIELD_OK = {
+    stream: (v) => isInt(v, 1, 2 ** 31), status: (v) => isInt(v, 0, 999), elapsed: (v) => isOptional(v, (ms) => isInt(ms, 0, 600000)),
+    streamRoute: oneOf(P.routes.stream), jsonRoute: oneOf(P.routes.json), transport: oneOf(P.transports), end: oneOf(P.ends), hookState: oneOf(P.hookStates),
+    headers: headersOk, envelope: envelopeOk, bytes: isBytes, flag: (v) => isOptional(v, (b) => typeof b === "boolean"),
+    markers: (v) => Array.isArray(v) && v.length <= P.caps.markers && v.every(isShortText),
+  };
+
   // The message to pass on, rebuilt from known fields only, or null to drop it.
   function check(msg) {
-    if (!msg || typeof msg !== "object") return null;
-    switch (msg.type) {
-      case T.csStreamOpen:
-        if (!isInt(msg.stream, 1, 2 ** 31) || !P.routes.stream.includes(msg.route) || !P.transports.includes(msg.transport) || !isInt(msg.status, 0, 999) || !headersOk(msg.headers)) return null;
-        streamBytes.set(msg.stream, 0);
-        return { type: msg.type, stream: msg.stream, route: msg.route, transport: msg.transport, status: msg.status, headers: msg.headers };
-      case T.csStreamBytes: {
-        if (!isInt(msg.stream, 1, 2 ** 31) || !isBytes(msg.bytes)) return null;
-        const total = streamBytes.get(msg.stream);
-        if (total === undefined) return null;
-        if (msg.bytes.length > P.caps.chunkBytes || total + msg.bytes.length > P.caps.streamBytes) {
-          // This stream is missing bytes from now on: the core must not judge it.
-          streamBytes.delete(msg.stream);
-          return { type: T.csDropped, count: 1, stream: msg.stream };
-        }
-        streamBytes.set(msg.stream, total + msg.bytes.length);
-        return { type: msg.type, stream: msg.stream, bytes: latin1(msg.bytes) };
-      }
-      case T.csStreamEnd:
-        if (!isInt(msg.stream, 1, 2 ** 31) || !P.ends.includes(msg.end) || !streamBytes.delete(msg.stream)) return null;
-        return { type: msg.type, stream: msg.stream, end: msg.end };
-      case T.csJsonResponse:
-        if (!P.routes.json.includes(msg.route) || !P.transports.includes(msg.transport) || !isInt(msg.status, 0, 999) || !headersOk(msg.headers) || !envelopeOk(msg.envelope)) return null;
-        if (!isOptional(msg.elapsed_ms, (v) => isInt(v, 0, 600000))) return null;
-        return { type: msg.type, route: msg.route, transport: msg.transport, status: msg.status, headers: msg.headers, envelope: msg.envelope, elapsed_ms: msg.elapsed_ms };
-      case T.csPageHooks:
-        if (!P.hookStates.includes(msg.fetch) || !P.hookStates.includes(msg.xhr) || !Array.isArray(msg.markers) || msg.markers.length > P.caps.markers || !msg.markers.every(isShortText)) return null;
-        if (!isOptional(msg.login_token, (v) => typeof v === "boolean")) return null;
-        return { type: msg.type, fetch: msg.fetch, xhr: msg.xhr, markers: [...msg.markers], login_token: msg.login_token };
-      default:
-        return null;
+    const fields = msg && typeof msg === "object" && Object.hasOwn(P.hookMessages, msg.type) ? P.hookMessages[msg.type] : null;
+    if (!fields || !Object.entries(fields).every(([name, kind]) => FIELD_OK[kind](msg[name]))) return null;
+    const clean = { type: msg.type };
+    for (const name of Object.keys(fields)) clean[name] = msg[name];
+    return countBytes(clean);
+  }
+
+  // Bytes are counted per open stream. Over a cap, the stream is missing bytes from then on: the
+  // core is told not to judge it.
+  function countBytes(clean) {
+    const total = streamBytes.get(clean.stream);
+    if (clean.type === T.csStreamOpen) streamBytes.set(clean.stream, 0);
+    if (clean.type === T.csStreamEnd && !streamBytes.delete(clean.stream)) return null;
+    if (clean.type !== T.csStreamBytes) return clean;
+    if (total === undefined) return null;
+    if (clean.bytes.length > P.caps.chunkBytes || total + clean.bytes.length > P.caps.streamBytes) {
+      streamBytes.delete(clean.stream);
+      return { type: T.csDropped, count: 1, stream: clean.stream };
     }
+    streamBytes.set(clean.stream, total + clean.bytes.length);
+    return { ...clean, bytes: latin1(clean.bytes) };
   }
 
   function withinRate() {
@@ -118,11 +116,11 @@
   // ---- handshake (see hook.js) ----
   // One hook port per document, taken only while no page script can have run (both content
   // scripts run at document_start, before the page's; the page cannot read this world). Injected
-  // into a tab that was already open (Unbusy installed or updated; Chromium's background sets
-  // `unbusyInjectedLate` in this world first), the relay cannot tell the hook from a page script:
-  // it takes no port, and the tab is watched from its next reload (the popup says so).
+  // into a tab that was already open (Firefox does so on install or update), the relay cannot
+  // tell the hook from a page script: it takes no port, and the tab is watched from its next
+  // reload (the popup says so).
   const pageScriptsMayHaveRun = () => document.scripts.length > 0;
-  const late = Boolean(globalThis.unbusyInjectedLate) || document.readyState !== "loading" || pageScriptsMayHaveRun();
+  const late = document.readyState !== "loading" || pageScriptsMayHaveRun();
   // Ports offered after the first, and events the hook saw dispatched by a script, are counted
   // as dropped (reported within a second, for the self-check).
   let dropReport = null;
@@ -166,58 +164,24 @@
   let ticker = null;
   let marked; // the assistant message the failure belongs to (null: there was none)
 
-  function makeButton(action, label, onClick) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.action = action;
-    button.textContent = label;
-    Object.assign(button.style, { font: "inherit", padding: "3px 10px", borderRadius: "6px", border: "1px solid #c2410c", background: "#fff", color: "#7c2d12", cursor: "pointer" });
-    // Only the user's own clicks: the shadow root is open, and a page script could click too.
-    button.addEventListener("click", (event) => { if (event.isTrusted) onClick(); });
-    return button;
-  }
-
+  // Built from the layout in src/banner.rs. The shadow root is open, so assistive tools and
+  // tests can reach it; the page's styles still cannot.
   function ensureBanner() {
     if (banner) return banner;
-    // Styled through the CSSOM: the page's CSP may forbid inline <style>. Open, so assistive
-    // tools and tests can reach it; the page's styles still cannot.
     const host = document.createElement("div");
     host.id = "unbusy-status";
-    const shadow = host.attachShadow({ mode: "open" });
-    const box = document.createElement("div");
-    box.setAttribute("role", "region");
-    box.setAttribute("aria-label", "Unbusy");
-    Object.assign(box.style, {
-      position: "fixed", right: "16px", top: "16px", zIndex: "2147483647", maxWidth: "380px",
-      display: "flex", flexDirection: "column", gap: "6px", padding: "10px 12px", borderRadius: "10px",
-      font: "14px/1.4 system-ui, 'Noto Sans CJK SC', sans-serif", color: "#1f2937", background: "#fff7ed",
-      border: "1px solid #fdba74", boxShadow: "0 4px 16px rgba(0,0,0,.15)",
-    });
-    const top = document.createElement("div");
-    Object.assign(top.style, { display: "flex", gap: "10px", alignItems: "flex-start" });
-    const reason = document.createElement("span");
-    reason.setAttribute("role", "status");
-    reason.setAttribute("aria-live", "polite");
-    reason.style.flex = "1";
-    const close = document.createElement("button");
-    close.type = "button";
-    close.textContent = "×";
-    close.setAttribute("aria-label", t("statusDismiss"));
-    Object.assign(close.style, { border: "0", background: "transparent", font: "inherit", fontSize: "18px", lineHeight: "1", cursor: "pointer", color: "inherit" });
-    close.addEventListener("click", () => { host.hidden = true; });
-    top.append(reason, close);
-    const detail = document.createElement("span");
-    const note = document.createElement("span");
-    Object.assign(note.style, { fontSize: "12px", color: "#7c2d12" });
-    const actions = document.createElement("div");
-    Object.assign(actions.style, { display: "flex", gap: "8px" });
-    actions.append(
-      makeButton("retry-now", t("bannerRetryNow"), () => send({ type: T.csRetryNow })),
-      makeButton("stop", t("bannerStop"), () => send({ type: T.csStandDown, reason: P.standDown.stop })),
-    );
-    box.append(top, detail, note, actions);
-    shadow.append(box);
-    banner = { host, reason, detail, note, actions, text: "" };
+    const parts = { root: host.attachShadow({ mode: "open" }) };
+    for (const node of P.banner) {
+      const element = (parts[node.name] = document.createElement(node.tag));
+      Object.assign(element.style, node.style);
+      for (const [name, value] of Object.entries(node.attrs || {})) element.setAttribute(name, value);
+      if (node.label) element.setAttribute("aria-label", t(node.label));
+      if (node.text || node.textKey) element.textContent = node.text || t(node.textKey);
+      // Only the user's own clicks: a page script could click in the open shadow root too.
+      if (node.tag === "button") element.addEventListener("click", (event) => { if (event.isTrusted) node.click ? send(node.click) : (host.hidden = true); });
+      parts[node.parent].append(element);
+    }
+    banner = { host, ...parts, text: "" };
     return banner;
   }
 
@@ -238,7 +202,9 @@
     if (view.verdict) { b.host.dataset.verdict = view.verdict; b.host.dataset.route = view.route; }
     if (view.reason) b.reason.textContent = say(view.reason);
     b.text = view.detail ? say(view.detail) : "";
-    b.note.textContent = view.notes.map(say).join(" ");
+    const time = view.time_note;
+    const clock = time && new Date(time.at_ms).toLocaleTimeString(api.i18n.getUILanguage(), { hour: "2-digit", minute: "2-digit" });
+    b.note.textContent = [...view.notes.map(say), time ? t(time.key, clock) : ""].filter(Boolean).join(" ");
     b.actions.hidden = !view.buttons;
     countdown = view.countdown && { ...view.countdown, endsAt: Date.now() + view.countdown.remaining_ms };
     clearInterval(ticker);

@@ -3,7 +3,7 @@
 //! Domain types go in, wire types (`protocol`) come out.
 
 use crate::hub::{Pending, Recovered};
-use crate::protocol::{BadgeView, BannerView, BgMessage, Countdown, NoticeView, PressControl, Text};
+use crate::protocol::{BadgeView, BannerView, BgMessage, Countdown, NoticeView, PressControl, Text, TimeText};
 use crate::retry::{Control, Decision, Policy, StopReason, Suggestion};
 use crate::verdict::Verdict;
 
@@ -25,8 +25,26 @@ fn blank(state: &str) -> BannerView {
         detail: None,
         countdown: None,
         notes: Vec::new(),
+        time_note: None,
         buttons: false,
     }
+}
+
+/// A time of day in the banner: until when a waiting banner keeps trying (the failure's
+/// deadline), or until when Unbusy is paused; other views say nothing.
+pub fn add_time_note(reply: &mut BgMessage, deadline_ms: Option<f64>, paused_until_ms: f64) {
+    let BgMessage::BgView { banner, .. } = reply else { return };
+    let paused = banner.detail.as_ref().is_some_and(|d| d.key == stop_key(StopReason::Paused));
+    banner.time_note = match (banner.state.as_str(), deadline_ms) {
+        _ if paused => Some(TimeText { key: "bannerPausedUntil".into(), at_ms: paused_until_ms }),
+        ("waiting" | "paused", Some(at_ms)) => Some(TimeText { key: "bannerKeepsTrying".into(), at_ms }),
+        _ => None,
+    };
+}
+
+/// The toolbar badge of every tab while Unbusy is paused (none once it is not).
+pub fn pause_badge(paused: bool) -> BadgeView {
+    BadgeView { text: if paused { "II" } else { "" }.into(), color: "#4b5563".into() }
 }
 
 fn view(banner: BannerView, timer_ms: Option<u64>) -> BgMessage {
@@ -51,6 +69,7 @@ pub fn stop_key(reason: StopReason) -> &'static str {
         StopReason::Deadline => "bannerDeadline",
         StopReason::AutoRetryOff => "bannerAutoRetryOff",
         StopReason::UserStopped => "bannerStoodDown",
+        StopReason::Paused => "bannerPaused",
     }
 }
 
@@ -70,9 +89,44 @@ pub const TEXT_KEYS: &[&str] = &[
     "bannerNavigated",
     "bannerReloaded",
     "bannerPausedHidden",
+    "bannerKeepsTrying",
+    "bannerPausedUntil",
+    "bannerDismiss",
+    "bannerRetryNow",
+    "bannerStop",
     "notifyRecoveredTitle",
     "notifyRecovered",
 ];
+
+/// The banner's elements, built by the relay in this order (a parent before its children; `root`
+/// is the banner's shadow root) and filled from each view by name: `reason`, `detail`, `note`,
+/// `actions`. Styles go through the CSSOM: the page's CSP may forbid an inline `<style>`. A
+/// button's `click` is the message the user's own click sends (none: it only hides the banner).
+pub fn layout() -> serde_json::Value {
+    use crate::protocol::{CsMessage, StandDown};
+    use serde_json::json;
+    let message = |m: CsMessage| serde_json::to_value(m).expect("messages serialise");
+    let button_style = json!({ "font": "inherit", "padding": "3px 10px", "borderRadius": "6px", "border": "1px solid #c2410c",
+        "background": "#fff", "color": "#7c2d12", "cursor": "pointer" });
+    json!([
+        { "name": "box", "parent": "root", "tag": "div", "attrs": { "role": "region", "aria-label": "Unbusy" }, "style": {
+            "position": "fixed", "right": "16px", "top": "16px", "zIndex": "2147483647", "maxWidth": "380px",
+            "display": "flex", "flexDirection": "column", "gap": "6px", "padding": "10px 12px", "borderRadius": "10px",
+            "font": "14px/1.4 system-ui, 'Noto Sans CJK SC', sans-serif", "color": "#1f2937", "background": "#fff7ed",
+            "border": "1px solid #fdba74", "boxShadow": "0 4px 16px rgba(0,0,0,.15)" } },
+        { "name": "top", "parent": "box", "tag": "div", "style": { "display": "flex", "gap": "10px", "alignItems": "flex-start" } },
+        { "name": "reason", "parent": "top", "tag": "span", "attrs": { "role": "status", "aria-live": "polite" }, "style": { "flex": "1" } },
+        { "name": "close", "parent": "top", "tag": "button", "attrs": { "type": "button" }, "text": "×", "label": "bannerDismiss",
+          "style": { "border": "0", "background": "transparent", "font": "inherit", "fontSize": "18px", "lineHeight": "1", "cursor": "pointer", "color": "inherit" } },
+        { "name": "detail", "parent": "box", "tag": "span" },
+        { "name": "note", "parent": "box", "tag": "span", "style": { "fontSize": "12px", "color": "#7c2d12" } },
+        { "name": "actions", "parent": "box", "tag": "div", "style": { "display": "flex", "gap": "8px" } },
+        { "name": "retryNow", "parent": "actions", "tag": "button", "attrs": { "type": "button", "data-action": "retry-now" }, "textKey": "bannerRetryNow",
+          "style": button_style, "click": message(CsMessage::CsRetryNow) },
+        { "name": "stop", "parent": "actions", "tag": "button", "attrs": { "type": "button", "data-action": "stop" }, "textKey": "bannerStop",
+          "style": button_style, "click": message(CsMessage::CsStandDown { reason: StandDown::Stop }) },
+    ])
+}
 
 fn reason_of(verdict: &Verdict) -> Text {
     let (key, args) = verdict.message();
@@ -191,6 +245,7 @@ pub fn badge(verdict: &Verdict, decision: &Decision, recovered: bool) -> BadgeVi
     let (text, color) = match (verdict, decision) {
         (Verdict::Ok, _) if recovered => ("✓", "#047857"),
         (Verdict::Ok, _) => ("", "#000000"),
+        (_, Decision::Stop { reason: StopReason::Paused, .. }) => ("II", "#4b5563"),
         (_, Decision::Retry { .. } | Decision::AwaitResume { .. }) => ("…", "#b45309"),
         _ => ("!", "#b91c1c"),
     };
@@ -198,7 +253,8 @@ pub fn badge(verdict: &Verdict, decision: &Decision, recovered: bool) -> BadgeVi
 }
 
 pub fn recovered_notice(recovered: &Recovered) -> NoticeView {
-    let waited_s = (recovered.waited_ms / 1000.0).round().to_string();
+    // Whole seconds, formatted as an integer (a float's formatting costs the WASM kilobytes).
+    let waited_s = ((recovered.waited_ms / 1000.0).round().max(0.0) as u64).to_string();
     NoticeView {
         id: format!("recovered-{}", recovered.tab_id),
         title: key("notifyRecoveredTitle"),

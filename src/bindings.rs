@@ -1,28 +1,14 @@
 //! The only module that knows about JavaScript: it turns JS values into protocol types and back.
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::diagnose::view::CoreFaults;
 use crate::hub::{Hub, Outcome};
+use crate::js_values::{from_js, stored, to_js};
 use crate::protocol::{CsMessage, Sender, UiMessage, MAX_CHUNK_BYTES};
 use crate::restore;
 use crate::settings::Settings;
 use crate::watch::DropReason;
-
-fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
-}
-
-/// A JavaScript value as JSON (`Null` if absent or not representable). Every value is read
-/// through JSON, so the WASM holds one reader per type (see `lenient`).
-fn stored(value: JsValue) -> serde_json::Value {
-    serde_wasm_bindgen::from_value(value).unwrap_or(serde_json::Value::Null)
-}
-
-fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Option<T> {
-    serde_json::from_value(stored(value)).ok()
-}
 
 /// Whether a relay message carries more body bytes than any chunk may (one char per byte):
 /// checked on the JavaScript string, before it is copied into the core's memory.
@@ -109,9 +95,15 @@ impl Core {
     #[wasm_bindgen(js_name = handleUi)]
     pub fn handle_ui(&mut self, message: JsValue) -> JsValue {
         match from_js::<UiMessage>(message) {
-            Some(message) => to_js(&self.hub.handle_ui(message)),
+            Some(message) => to_js(&self.hub.handle_ui(message, js_sys::Date::now())),
             None => JsValue::NULL,
         }
+    }
+
+    /// The pause alarm fired: `{until_ms, badge}` (a pause since extended is not ended).
+    #[wasm_bindgen(js_name = pauseState)]
+    pub fn pause_state(&mut self, now_ms: f64) -> JsValue {
+        to_js(&self.hub.pause_reply(now_ms))
     }
 
     pub fn state(&self) -> JsValue {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::budget::BudgetConfig;
 use crate::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use crate::diagnose::conflicts::HookState;
-use crate::diagnose::view::DiagnoseInput;
+use crate::diagnose::view::{self, DiagnoseInput, HubFacts};
 use crate::hub::{Hub, HubState};
 use crate::lenient;
 use crate::protocol::{self, CsMessage, EndKind, Envelope, PressFailure, SelectedHeaders, Sender, StandDown, Transport, UiMessage};
@@ -134,14 +134,16 @@ pub fn check_decoders(data: &[u8]) {
     let longest = restore::longest_wait_ms(&crate::retry::Policy::with_settings(hub.settings()));
     assert!(state.budget.cooldown_until_ms <= now + longest);
     assert!(state.tabs.iter().filter_map(|t| t.pending.as_ref()).all(|p| p.due_ms <= now + longest));
+    assert!(state.paused_until_ms.is_finite() && state.paused_until_ms <= now + 24.0 * 3_600_000.0, "a stored pause lasts a day at most");
     assert_eq!(hub.history().hours.len(), 24);
-    let _: DiagnoseInput = lenient::field_by_field(&value);
     if let Ok(message) = serde_json::from_value::<UiMessage>(value.clone()) {
-        hub.handle_ui(message);
+        hub.handle_ui(message, now);
     }
-    let diagnose = serde_json::json!({"type": "ui_diagnose", "input": value});
-    let message = serde_json::from_value::<UiMessage>(diagnose).expect("the popup's input always reads");
-    hub.handle_ui(message);
+    // The popup's module reads both halves of its input leniently: any value gives a view.
+    let input: DiagnoseInput = lenient::field_by_field(&value);
+    let facts: HubFacts = lenient::field_by_field(&value);
+    view::build(&input, &facts);
+    view::build(&input, &hub.facts());
 }
 
 /// Input: a sequence of relay messages (see `next_message`) from three tabs. Checks: no panic;

@@ -13,7 +13,7 @@ use crate::banner;
 use crate::budget::{Budget, BudgetConfig, Grant};
 use crate::diagnose::conflicts::{self, PageHooks};
 use crate::diagnose::history::History;
-use crate::diagnose::view::{self, CoreFaults, HubFacts, RetryStatus};
+use crate::diagnose::view::{CoreFaults, HubFacts, RetryStatus};
 use crate::protocol::{BadgeView, BgMessage, BgUiMessage, CsMessage, NoticeView, PressFailure, RetrySummary, Sender, StandDown, UiMessage, VerdictEvent};
 use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
@@ -87,6 +87,9 @@ pub struct HubState {
     /// Whether Unbusy has pressed a control before (the first countdown explains that it will).
     #[serde(default)]
     pub pressed_before: bool,
+    /// Until when the user paused Unbusy from the popup (0: not paused).
+    #[serde(default)]
+    pub paused_until_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,7 @@ impl Default for HubState {
             latency_ms: Vec::new(),
             site_crash_at_ms: None,
             pressed_before: false,
+            paused_until_ms: 0.0,
         }
     }
 }
@@ -218,7 +222,7 @@ impl Hub {
     }
 
     /// A message from the extension's own pages.
-    pub fn handle_ui(&mut self, message: UiMessage) -> BgUiMessage {
+    pub fn handle_ui(&mut self, message: UiMessage, now_ms: f64) -> BgUiMessage {
         match message {
             UiMessage::UiGetSettings => BgUiMessage::BgSettings { settings: self.settings.clone(), problems: Vec::new(), saved: false },
             UiMessage::UiSaveSettings { settings } => {
@@ -231,27 +235,46 @@ impl Hub {
                     Err(problems) => BgUiMessage::BgSettings { settings: self.settings.clone(), problems, saved: false },
                 }
             }
-            UiMessage::UiDiagnose { input } => {
-                let retries = self
-                    .state
-                    .tabs
-                    .iter()
-                    .filter_map(|t| t.pending.as_ref().map(|p| RetryStatus { tab_id: t.tab_id, attempt: p.attempt, due_ms: p.due_ms }))
-                    .collect();
-                let facts = HubFacts {
-                    retries,
-                    page_hooks: self.state.page_hooks.iter().map(|t| &t.hooks).collect(),
-                    history: &self.history,
-                    missing_control: self.state.missing_control,
-                    dropped_messages: self.watcher.dropped_messages(),
-                    drops: self.watcher.drops(),
-                    core_faults: self.core_faults,
-                    latency_ms: &self.state.latency_ms,
-                    site_crash_at_ms: self.state.site_crash_at_ms,
-                };
-                let (view, first_seen) = view::build(&input, &facts);
-                BgUiMessage::BgDiagnosis { view, first_seen }
+            UiMessage::UiFacts => BgUiMessage::BgFacts { facts: Box::new(self.facts()) },
+            UiMessage::UiPause { minutes } => {
+                self.state.paused_until_ms = now_ms + f64::from(minutes.clamp(1, MAX_PAUSE_MINUTES)) * 60_000.0;
+                self.pause_reply(now_ms)
             }
+            UiMessage::UiResume => {
+                self.state.paused_until_ms = 0.0;
+                self.pause_reply(now_ms)
+            }
+        }
+    }
+
+    /// The pause's state and badge (the background's alarm asks again when the pause should end).
+    pub fn pause_reply(&mut self, now_ms: f64) -> BgUiMessage {
+        if self.state.paused_until_ms <= now_ms {
+            self.state.paused_until_ms = 0.0;
+        }
+        let until_ms = self.state.paused_until_ms;
+        BgUiMessage::BgPause { until_ms, badge: banner::pause_badge(until_ms > 0.0) }
+    }
+
+    /// What the popup shows that only the hub knows.
+    pub fn facts(&self) -> HubFacts {
+        HubFacts {
+            retries: self
+                .state
+                .tabs
+                .iter()
+                .filter_map(|t| t.pending.as_ref().map(|p| RetryStatus { tab_id: t.tab_id, attempt: p.attempt, due_ms: p.due_ms }))
+                .collect(),
+            page_hooks: self.state.page_hooks.iter().map(|t| t.hooks.clone()).collect(),
+            history: self.history.clone(),
+            missing_control: self.state.missing_control,
+            dropped_messages: self.watcher.dropped_messages(),
+            drops: self.watcher.drops(),
+            core_faults: self.core_faults,
+            latency_ms: self.state.latency_ms.clone(),
+            site_crash_at_ms: self.state.site_crash_at_ms,
+            paused_until_ms: self.state.paused_until_ms,
+            known_tabs: self.state.tabs.iter().map(|t| t.tab_id).chain(self.state.page_hooks.iter().map(|t| t.tab_id)).collect(),
         }
     }
 
@@ -286,7 +309,17 @@ impl Hub {
             // One alarm for all tabs: always the earliest, not the latest asked for.
             outcome.alarm_at_ms = self.next_backstop();
         }
+        self.add_time_note(sender.tab_id, &mut outcome);
         outcome
+    }
+
+    /// The banner names a time of day: the end of its failure's retries, or of the pause.
+    fn add_time_note(&self, tab_id: i32, outcome: &mut Outcome) {
+        let started = self.tab_ref(tab_id).map_or(0.0, |t| t.first_failure_ms);
+        let deadline = (started > 0.0).then_some(started + self.policy.deadline_ms as f64);
+        if let Some(reply) = outcome.reply.as_mut() {
+            banner::add_time_note(reply, deadline, self.state.paused_until_ms);
+        }
     }
 
     /// When the backstop alarm should next wake the background: the earliest time a tab's timer
@@ -490,20 +523,16 @@ impl Hub {
         }
         let context = FailureContext { attempts: tab.attempts, first_failure_ms: tab.first_failure_ms, now_ms: now, rate_limit_strikes: strikes };
         let mut decision = self.policy.decide(verdict, context, random);
+        // Every automatic click, a dropped stream's included, needs the switch on, no pause, and
+        // the user not to have stood Unbusy down.
         if self.tab_ref(sender.tab_id).is_some_and(|t| t.stood_down) {
-            if let Decision::Retry { suggestion, .. } = decision {
-                decision = Decision::Stop { reason: StopReason::UserStopped, suggestion };
-            } else if let Decision::AwaitResume { .. } = decision {
-                decision = Decision::Stop { reason: StopReason::UserStopped, suggestion: None };
-            }
+            decision = without_clicks(decision, StopReason::UserStopped);
         }
         if !self.settings.auto_retry {
-            // Every automatic click, a dropped stream's included, needs the switch on.
-            match decision {
-                Decision::Retry { suggestion, .. } => decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion },
-                Decision::AwaitResume { .. } => decision = Decision::Stop { reason: StopReason::AutoRetryOff, suggestion: None },
-                Decision::Stop { .. } | Decision::Explain { .. } => {}
-            }
+            decision = without_clicks(decision, StopReason::AutoRetryOff);
+        }
+        if now < self.state.paused_until_ms {
+            decision = without_clicks(decision, StopReason::Paused);
         }
         let pause_hidden = self.settings.hidden_tabs == HiddenTabs::Pause;
         let tab = self.tab(sender.tab_id);
@@ -531,6 +560,9 @@ impl Hub {
     fn press_refused(&self, tab_id: i32, pending: &Pending, at_ms: f64) -> Option<StopReason> {
         if !self.settings.auto_retry {
             return Some(StopReason::AutoRetryOff);
+        }
+        if at_ms < self.state.paused_until_ms {
+            return Some(StopReason::Paused);
         }
         let tab = self.tab_ref(tab_id)?;
         let cap = if pending.verdict == Verdict::Dropped { self.policy.dropped_max_attempts.min(self.policy.max_attempts) } else { self.policy.max_attempts };
@@ -713,7 +745,14 @@ impl Hub {
     pub fn stalled(&mut self, now_ms: f64) -> (Vec<(i32, Outcome)>, Option<f64>) {
         self.silence_alarm_ms = None;
         let found = self.watcher.stalled(now_ms);
-        let outcomes = found.into_iter().map(|(sender, watched)| (sender.tab_id, self.after_watch(watched, sender, 0.5))).collect();
+        let outcomes = found
+            .into_iter()
+            .map(|(sender, watched)| {
+                let mut outcome = self.after_watch(watched, sender, 0.5);
+                self.add_time_note(sender.tab_id, &mut outcome);
+                (sender.tab_id, outcome)
+            })
+            .collect();
         (outcomes, self.arm_silence_alarm())
     }
 
@@ -736,10 +775,20 @@ impl Hub {
             overdue.into_iter().map(|tab_id| (tab_id, self.timer_due(Sender { tab_id, now_ms, ..Sender::default() }))).collect();
         // Re-armed for the tabs still waiting (the background sets what the last outcome says).
         let next = self.next_backstop();
-        for (_, outcome) in &mut found {
+        for (tab_id, outcome) in &mut found {
             outcome.alarm_at_ms = next;
+            self.add_time_note(*tab_id, outcome);
         }
         found
+    }
+}
+
+/// `decision` without its automatic click: a stop for `reason` instead.
+fn without_clicks(decision: Decision, reason: StopReason) -> Decision {
+    match decision {
+        Decision::Retry { suggestion, .. } => Decision::Stop { reason, suggestion },
+        Decision::AwaitResume { .. } => Decision::Stop { reason, suggestion: None },
+        other => other,
     }
 }
 
@@ -751,6 +800,9 @@ fn end_failure(tab: &mut TabRetry) {
     tab.attempts = 0;
     tab.first_failure_ms = 0.0;
 }
+
+/// The longest pause the popup can ask for.
+const MAX_PAUSE_MINUTES: u32 = 24 * 60;
 
 /// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
 /// it; 53 bits, so JavaScript stores it as a number exactly. The new-chat page (`/`) is 0, unknown:
@@ -901,12 +953,12 @@ mod tests {
     #[test]
     fn settings_are_validated_before_they_apply() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let bad = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 60}) });
+        let bad = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 60}) }, 0.0);
         assert!(matches!(bad, BgUiMessage::BgSettings { saved: false, ref problems, .. } if problems[0].field == "max_attempts"));
-        let junk = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": "lots"}) });
+        let junk = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": "lots"}) }, 0.0);
         assert!(matches!(junk, BgUiMessage::BgSettings { saved: false, .. }));
         assert_eq!(hub.settings(), &Settings::default());
-        let good = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 3, "auto_retry": false}) });
+        let good = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 3, "auto_retry": false}) }, 0.0);
         assert!(matches!(good, BgUiMessage::BgSettings { saved: true, .. }));
         assert_eq!(hub.settings().max_attempts, 3);
     }
@@ -931,6 +983,55 @@ mod tests {
         assert_eq!(dead[0].1.record.as_ref().map(|r| r.label.as_str()), Some("stalled"));
         assert_eq!(next, None, "nothing left to watch");
         assert!(hub.stalled(500_000.0).0.is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_pause_stops_every_automatic_click_until_it_ends_or_the_user_resumes() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        // A countdown that began before the pause never presses.
+        answer(&mut hub, 1, 1, COMPLETION, BUSY, 1_000.0);
+        let paused = hub.handle_ui(UiMessage::UiPause { minutes: 60 }, 2_000.0);
+        let until = 2_000.0 + 3_600_000.0;
+        assert_eq!(paused, BgUiMessage::BgPause { until_ms: until, badge: banner::pause_badge(true) });
+        let due = due(&mut hub, 1, 7_000.0);
+        assert_eq!(pressed(&due), None);
+        assert_eq!(shown(&due), stopped("bannerPaused"));
+        // A new failure while paused: no countdown, the banner says until when.
+        let busy = answer(&mut hub, 2, 2, COMPLETION, BUSY, 8_000.0);
+        assert!(matches!(busy.decision, Some(Decision::Stop { reason: StopReason::Paused, .. })), "{busy:?}");
+        assert_eq!(timer(&busy), None);
+        match &busy.reply {
+            Some(BgMessage::BgView { banner, .. }) => {
+                assert_eq!(banner.time_note.as_ref().map(|t| (t.key.as_str(), t.at_ms)), Some(("bannerPausedUntil", until)))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(busy.badge.as_ref().map(|b| b.text.as_str()), Some("II"));
+        // Resumed: the next failure is retried again.
+        hub.handle_ui(UiMessage::UiResume, 9_000.0);
+        assert!(matches!(answer(&mut hub, 3, 3, COMPLETION, BUSY, 10_000.0).decision, Some(Decision::Retry { .. })));
+        // A pause ends on its own; asking for a week gives a day at most.
+        hub.handle_ui(UiMessage::UiPause { minutes: 7 * 24 * 60 }, 20_000.0);
+        assert_eq!(hub.state().paused_until_ms, 20_000.0 + 24.0 * 3_600_000.0);
+        assert_eq!(hub.pause_reply(20_000.0 + 25.0 * 3_600_000.0), BgUiMessage::BgPause { until_ms: 0.0, badge: banner::pause_badge(false) });
+    }
+
+    #[test]
+    fn a_waiting_banner_says_until_when_it_keeps_trying_and_a_stopped_one_does_not() {
+        let until = |outcome: &Outcome| match &outcome.reply {
+            Some(BgMessage::BgView { banner, .. }) => banner.time_note.as_ref().map(|t| t.at_ms),
+            _ => None,
+        };
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let deadline = 1_000.0 + hub.policy.deadline_ms as f64;
+        assert_eq!(until(&answer(&mut hub, 1, 1, COMPLETION, BUSY, 1_000.0)), Some(deadline));
+        let pressed_view = due(&mut hub, 1, 7_000.0);
+        assert!(pressed(&pressed_view).is_some());
+        assert_eq!(until(&pressed_view), None, "pressing: nothing to wait for");
+        // The next failure of the same message keeps the first one's deadline.
+        assert_eq!(until(&answer(&mut hub, 1, 2, REGENERATE, BUSY, 8_000.0)), Some(deadline));
+        let stop = hub.handle(CsMessage::CsStandDown { reason: crate::protocol::StandDown::Stop }, at(1, 9_000.0), 0.5);
+        assert_eq!(until(&stop), None);
     }
 
     #[test]

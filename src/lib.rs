@@ -1,5 +1,5 @@
 //! Unbusy's core: everything the extension decides, as plain Rust testable with `cargo test`.
-//! Only `bindings` knows about JavaScript.
+//! Only `bindings` (the background's) and `js_values` know about JavaScript.
 
 pub mod banner;
 pub mod budget;
@@ -24,8 +24,10 @@ pub mod text_keys;
 pub mod verdict;
 pub mod watch;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "background"))]
 mod bindings;
+#[cfg(target_arch = "wasm32")]
+pub mod js_values;
 
 /// A banner for tests of the wire format.
 #[cfg(test)]

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::conflicts::HookState;
-use crate::diagnose::cookies::FirstSeen;
-use crate::diagnose::view::{DiagnoseInput, PopupView};
+use crate::diagnose::view::HubFacts;
 use crate::settings::{Problem, Settings};
 use crate::verdict::Verdict;
 
@@ -52,6 +51,26 @@ pub const STORAGE_KEYS: &[(&str, &str)] = &[
 pub const RECENT_EVENTS_LIMIT: usize = 50;
 
 /// The window events of the hook↔relay handshake (the only thing the two share before the port).
+/// The hook's messages as the relay guards them: each field and the kind of value it must hold
+/// (the relay's checks by kind; `decode` checks again). A test holds it to `CsMessage`'s fields.
+pub const HOOK_MESSAGE_FIELDS: &[(&str, &[(&str, &str)])] = &[
+    ("cs_stream_open", &[("stream", "stream"), ("route", "streamRoute"), ("transport", "transport"), ("status", "status"), ("headers", "headers")]),
+    ("cs_stream_bytes", &[("stream", "stream"), ("bytes", "bytes")]),
+    ("cs_stream_end", &[("stream", "stream"), ("end", "end")]),
+    (
+        "cs_json_response",
+        &[
+            ("route", "jsonRoute"),
+            ("transport", "transport"),
+            ("status", "status"),
+            ("headers", "headers"),
+            ("envelope", "envelope"),
+            ("elapsed_ms", "elapsed"),
+        ],
+    ),
+    ("cs_page_hooks", &[("fetch", "hookState"), ("xhr", "hookState"), ("markers", "markers"), ("login_token", "flag")]),
+];
+
 pub const HANDSHAKE_EVENTS: &[(&str, &str)] = &[("hookPort", "unbusy:hook-port"), ("hookReady", "unbusy:hook-ready"), ("relayReady", "unbusy:relay-ready")];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +78,15 @@ pub const HANDSHAKE_EVENTS: &[(&str, &str)] = &[("hookPort", "unbusy:hook-port")
 pub enum Transport {
     Fetch,
     Xhr,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Fetch => "fetch",
+            Transport::Xhr => "xhr",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,20 +238,33 @@ pub enum UiMessage {
     UiSaveSettings {
         settings: serde_json::Value,
     },
-    /// Everything the popup shows, from what it gathered. Read field by field: part of it comes
-    /// from storage, and one damaged part must not blank the popup.
-    UiDiagnose {
-        #[serde(deserialize_with = "crate::lenient::deserialize")]
-        input: DiagnoseInput,
+    /// What the popup shows that only the background knows (`BgFacts`).
+    UiFacts,
+    /// "Pause Unbusy": no automatic retry for `minutes` (at most a day), in every tab.
+    UiPause {
+        minutes: u32,
     },
+    /// The pause ends now (the popup's "Resume now").
+    UiResume,
 }
 
 /// The background's answer to the extension's pages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BgUiMessage {
-    BgSettings { settings: Settings, problems: Vec<Problem>, saved: bool },
-    BgDiagnosis { view: PopupView, first_seen: FirstSeen },
+    BgSettings {
+        settings: Settings,
+        problems: Vec<Problem>,
+        saved: bool,
+    },
+    BgFacts {
+        facts: Box<HubFacts>,
+    },
+    /// The pause, as it is now (`until_ms` 0: not paused), and the badge every tab shows for it.
+    BgPause {
+        until_ms: f64,
+        badge: BadgeView,
+    },
 }
 
 /// What the background learns of the sender from the browser, never from the message.
@@ -283,8 +324,18 @@ pub struct BannerView {
     /// A live countdown: the relay shows `key` with the seconds left first, then `args`.
     pub countdown: Option<Countdown>,
     pub notes: Vec<Text>,
+    /// A time of day the banner names in the user's own clock format: until when Unbusy keeps
+    /// trying (the failure's deadline), or until when it is paused.
+    pub time_note: Option<TimeText>,
     /// "Retry now" and "Stop".
     pub buttons: bool,
+}
+
+/// A text whose one argument is a time of day: the relay formats `at_ms` in the user's locale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeText {
+    pub key: String,
+    pub at_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,9 +428,12 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "bg_ack",
     "ui_get_settings",
     "ui_save_settings",
-    "ui_diagnose",
+    "ui_facts",
+    "ui_pause",
+    "ui_resume",
     "bg_settings",
-    "bg_diagnosis",
+    "bg_facts",
+    "bg_pause",
     // hook → relay only: how many observed events the hook ignored (not trusted).
     "hook_ignored",
     // relay → hook only: Unbusy is gone (updated or removed), stop posting.
@@ -431,6 +485,7 @@ pub fn js_module() -> String {
             "recentEvents": RECENT_EVENTS_LIMIT,
         },
         "types": types,
+        "hookMessages": Value::Object(HOOK_MESSAGE_FIELDS.iter().map(|(t, fields)| (t.to_string(), named(fields))).collect()),
         "events": named(HANDSHAKE_EVENTS),
         "storage": named(STORAGE_KEYS),
         "markers": { "symbols": symbols, "xhrProperties": marker_of("xhr:"), "requestHeaders": marker_of("header:") },
@@ -440,10 +495,11 @@ pub fn js_module() -> String {
             "controls": { "retry": crate::page_dom::RETRY_LOCATORS, "continue": crate::page_dom::CONTINUE_LOCATORS },
             "crashScreenTexts": crate::page_dom::CRASH_SCREEN_TEXTS,
         },
+        "banner": crate::banner::layout(),
     });
     let body = serde_json::to_string_pretty(&constants).expect("constants serialise");
     format!(
-        "// Generated by `cargo xtask build` from src/protocol.rs and src/page_dom.rs: do not edit.\n\
+        "// Generated by `cargo xtask build` from src/protocol.rs, src/page_dom.rs and src/banner.rs: do not edit.\n\
          // Every constant the extension's scripts share with the Rust core.\n\
          globalThis.UnbusyProtocol = (function freeze(value) {{\n  \
          if (value && typeof value === \"object\") Object.values(value).forEach(freeze);\n  \
@@ -522,6 +578,21 @@ mod tests {
         let keys: Vec<String> = serde_json::to_value(envelope).unwrap().as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys.len(), ENVELOPE_KEYS.len());
         assert!(ENVELOPE_KEYS.iter().all(|h| keys.iter().any(|k| k == h)));
+    }
+
+    #[test]
+    fn the_relays_guard_table_names_every_field_of_the_hooks_messages() {
+        let kinds =
+            ["stream", "streamRoute", "jsonRoute", "transport", "status", "headers", "envelope", "elapsed", "bytes", "end", "hookState", "markers", "flag"];
+        for (type_name, fields) in HOOK_MESSAGE_FIELDS {
+            let sample = samples().into_iter().find(|m| m.type_name() == *type_name).expect("a relay message");
+            let mut keys: Vec<String> = serde_json::to_value(sample).unwrap().as_object().unwrap().keys().filter(|k| *k != "type").cloned().collect();
+            let mut named: Vec<String> = fields.iter().map(|(name, _)| name.to_string()).collect();
+            keys.sort();
+            named.sort();
+            assert_eq!(keys, named, "{type_name}");
+            assert!(fields.iter().all(|(_, kind)| kinds.contains(kind)), "{type_name}: a kind the relay checks");
+        }
     }
 
     #[test]

@@ -78,5 +78,9 @@ impl HubState {
         self.latency_ms.retain(|ms| ms.is_finite() && (0.0..600_000.0).contains(ms));
         let excess = self.latency_ms.len().saturating_sub(LATENCY_SAMPLES);
         self.latency_ms.drain(..excess);
+        // A pause lasts a day at most: a stored one that is longer (or not a time) is over.
+        if !(self.paused_until_ms.is_finite() && self.paused_until_ms <= now_ms + 24.0 * 3_600_000.0) {
+            self.paused_until_ms = 0.0;
+        }
     }
 }

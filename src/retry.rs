@@ -116,6 +116,8 @@ pub enum StopReason {
     /// The user stood Unbusy down (Stop, or typing) while it was pressing: the answer that comes
     /// back from that press is not retried again.
     UserStopped,
+    /// The user paused Unbusy from the popup (for an hour, or until resumed).
+    Paused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -186,6 +186,8 @@ pub fn text_code(code: &str) -> Option<Meaning> {
 }
 
 pub fn text(haystack: &str) -> Option<Meaning> {
-    let lower = haystack.to_lowercase();
+    // The needles are lowercase ASCII or CJK (caseless): ASCII folding is enough, and keeps the
+    // Unicode case tables out of the WASM.
+    let lower = haystack.to_ascii_lowercase();
     TEXTS.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, m)| *m)
 }

@@ -53,7 +53,7 @@ pub const SUGGESTIONS: [Suggestion; 7] = [
     Suggestion::CheckNetwork,
 ];
 
-pub const STOP_REASONS: [StopReason; 4] = [StopReason::AttemptCap, StopReason::Deadline, StopReason::AutoRetryOff, StopReason::UserStopped];
+pub const STOP_REASONS: [StopReason; 5] = [StopReason::AttemptCap, StopReason::Deadline, StopReason::AutoRetryOff, StopReason::UserStopped, StopReason::Paused];
 
 const LIKELIHOODS: [Likelihood; 3] = [Likelihood::Unlikely, Likelihood::Possible, Likelihood::Likely];
 
@@ -121,6 +121,7 @@ const DIAGNOSE_KEYS: &[&str] = &[
     "whyExtensions",
     "whyFilterLists",
     "whyHardRefresh",
+    "whyLogIn",
     "whyHookReplaced",
     "whyHookWrapped",
     "whyInstantMode",
@@ -155,6 +156,7 @@ const FIX_IDS: &[&str] = &[
     "filter_lists",
     "hard_refresh",
     "instant_mode",
+    "log_in",
     "new_chat",
     "off_peak",
     "off_peak_claim",
@@ -176,6 +178,8 @@ pub fn all_text_keys() -> BTreeSet<String> {
     keys.extend(action_examples().iter().map(action_key));
     keys.extend(DIAGNOSE_KEYS.iter().map(|k| k.to_string()));
     keys.extend(FIX_IDS.iter().map(|id| format!("fix_{id}")));
+    keys.extend(crate::diagnose::events::EVENT_KEYS.iter().map(|k| k.to_string()));
+    keys.insert(crate::diagnose::events::ANSWERED_AFTER_RETRIES.into());
     keys
 }
 

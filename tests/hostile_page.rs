@@ -98,12 +98,14 @@ mod background {
         outcome.decision.as_ref()
     }
 
+    /// The popup's view as its module builds it: the hub's facts, and the input read as the
+    /// module reads it (leniently).
     fn diagnose(hub: &mut Hub, input: Value) -> PopupView {
-        let message: UiMessage = serde_json::from_value(json!({"type": "ui_diagnose", "input": input})).expect("the popup's message reads");
-        match hub.handle_ui(message) {
-            BgUiMessage::BgDiagnosis { view, .. } => view,
+        let facts = match hub.handle_ui(UiMessage::UiFacts, T0) {
+            BgUiMessage::BgFacts { facts } => facts,
             other => panic!("{other:?}"),
-        }
+        };
+        unbusy::diagnose::view::build(&unbusy::lenient::field_by_field(&input), &facts).0
     }
 
     #[test]

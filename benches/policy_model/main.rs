@@ -1,7 +1,7 @@
 //! Retry schedules side by side in a model of an overloaded service (`model` says how it works).
 //! `cargo bench -p unbusy --bench policy_model` (which `cargo xtask bench` runs) prints the tables,
-//! rewrites the model's section of BENCHMARKS.md and draws docs/bench/schedules.svg. It prints
-//! figures; it asserts nothing.
+//! writes them to target/bench/model.md (its section of BENCHMARKS.md, which `cargo xtask bench`
+//! fills in) and draws docs/bench/schedules.svg. It prints figures; it asserts nothing.
 
 mod chart;
 mod model;
@@ -368,7 +368,9 @@ fn main() {
     {
         eprintln!("policy_model: chart not drawn: {error}");
     }
-    if let Err(error) = report::write_section(&root.join("BENCHMARKS.md"), &out) {
-        eprintln!("policy_model: BENCHMARKS.md not written: {error}");
+    // `cargo xtask bench` puts it in its section of BENCHMARKS.md.
+    let section = root.join("target/bench/model.md");
+    if let Err(error) = std::fs::create_dir_all(root.join("target/bench")).and_then(|_| std::fs::write(&section, &out)) {
+        eprintln!("policy_model: {} not written: {error}", section.display());
     }
 }

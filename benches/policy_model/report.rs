@@ -1,14 +1,10 @@
 //! Markdown for the model's section of BENCHMARKS.md.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use unbusy::retry::Policy;
 
 use crate::model::Figures;
-
-pub const BEGIN: &str = "<!-- model:begin -->";
-pub const END: &str = "<!-- model:end -->";
 
 /// A markdown table: header and rows of cells.
 pub struct Table {
@@ -97,18 +93,6 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = info.lines().filter(|l| l.starts_with("processor")).count();
     format!("{model}, {cores} logical cores ({})", std::env::consts::ARCH)
-}
-
-/// Replaces the model's section of BENCHMARKS.md (between the markers), keeping the others.
-pub fn write_section(path: &Path, section: &str) -> std::io::Result<()> {
-    let existing = std::fs::read_to_string(path)
-        .unwrap_or_else(|_| "# Benchmarks\n\n`cargo xtask bench` regenerates this file; each benchmark rewrites its own section.\n\n".into());
-    let block = format!("{BEGIN}\n{section}{END}");
-    let updated = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if begin < end => format!("{}{block}{}", &existing[..begin], &existing[end + END.len()..]),
-        _ => format!("{}\n\n{block}\n", existing.trim_end()),
-    };
-    std::fs::write(path, updated)
 }
 
 /// Appends a paragraph and a line break.

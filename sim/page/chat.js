@@ -12,6 +12,20 @@ const TRANSPORT = meta("sim-transport");
 const CONTROL_FORM = meta("sim-control");
 // Milliseconds after load at which the app shows its own crash screen (0: never).
 const CRASH_AFTER_MS = Number(meta("sim-crash-after-ms"));
+// `?measure=1` (benchmarks): the page keeps its long tasks (where the browser reports them) and
+// the longest delay of a 10 ms timer, a measure of main-thread blocking in any browser.
+if (meta("sim-measure") === "1") {
+  globalThis.simMeasure = { longTasks: [], timerLateMs: [] };
+  if (PerformanceObserver.supportedEntryTypes.includes("longtask")) {
+    new PerformanceObserver((list) => simMeasure.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: "longtask", buffered: true });
+  }
+  let expected = performance.now() + 10;
+  setInterval(() => {
+    const now = performance.now();
+    simMeasure.timerLateMs.push(now - expected);
+    expected = now + 10;
+  }, 10);
+}
 const messages = document.getElementById("messages");
 const input = document.getElementById("chat-input");
 let lastPrompt = "";
@@ -201,9 +215,18 @@ async function generate(container, path, attempt) {
     ? { chat_session_id: "sim", message_id: 2, fallback_to_resume: true }
     : { chat_session_id: "sim", parent_message_id: null, prompt: lastPrompt, ref_file_ids: [], thinking_enabled: false, search_enabled: false };
   let response;
+  // Timings as the page sees them (read by `cargo xtask bench`): from the generation request to
+  // its first and its last body text.
+  let firstText = true;
   try {
     if (!path.endsWith("/continue")) await send("POST", "/api/v0/chat/create_pow_challenge", { target_path: path }, () => {});
-    response = await send("POST", path, body, (text) => answer.feed(text));
+    performance.mark("sim:request");
+    response = await send("POST", path, body, (text) => {
+      if (firstText) performance.mark("sim:first-text");
+      firstText = false;
+      answer.feed(text);
+    });
+    performance.mark("sim:last-text");
     answer.feed("\n\n");
   } catch {
     answer.error = "Network error. Please check your connection.";

@@ -222,7 +222,7 @@ fn route(state: &State, method: &Method, path: &str, query: &str, run: &str) -> 
 }
 
 /// The chat page for one test run:
-/// `?run=ID&scenario=NAME_OR_SPEC&transport=xhr|fetch&users=FIXTURE&control=shape|svg|label&crash_after_ms=N&hostile=ATTACK`.
+/// `?run=ID&scenario=NAME_OR_SPEC&transport=xhr|fetch&users=FIXTURE&control=shape|svg|label&crash_after_ms=N&hostile=ATTACK&measure=1`.
 fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
     let scenario_text = query_param(query, "scenario").unwrap_or_else(|| "ok".into());
     let scenario = match Scenario::named_or_spec(SCENARIOS, &scenario_text) {
@@ -250,7 +250,8 @@ fn chat_page(state: &State, query: &str, run: &str) -> Response<Body> {
         .replace("{{RUN}}", &html_escape(run))
         .replace("{{TRANSPORT}}", transport)
         .replace("{{CONTROL}}", control)
-        .replace("{{CRASH_AFTER_MS}}", &crash_after_ms.to_string());
+        .replace("{{CRASH_AFTER_MS}}", &crash_after_ms.to_string())
+        .replace("{{MEASURE}}", if query_param(query, "measure").as_deref() == Some("1") { "1" } else { "0" });
     let html = match query_param(query, "hostile") {
         Some(attack) => html.replacen(
             "</head>",

@@ -23,6 +23,8 @@ pub struct Evidence<'a> {
     pub latency: Option<Latency>,
     /// DeepSeek's own crash screen blamed browser extensions.
     pub site_crash: bool,
+    /// The verdict the popup's headline names (the latest fresh failure), if any: its fix leads.
+    pub headline: Option<&'a Verdict>,
 }
 
 /// The article's off-peak claim, shown as a claim until the user's own history speaks.
@@ -106,6 +108,7 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
         fix("instant_mode", when(c.expert_busy > 0, Likely, Unlikely), "whyInstantMode", vec![], vec![]),
         fix("search_off", when(c.search_busy > 0, Likely, Unlikely), "whySearchOff", vec![], vec![]),
         fix("new_chat", when(c.too_long > 0, Likely, Unlikely), "whyNewChat", vec![], vec![Action::NewChat]),
+        fix("log_in", when(c.auth_expired > 0, Likely, Unlikely), "whyLogIn", vec![], vec![Action::HardRefresh]),
         fix(
             "hard_refresh",
             when(c.challenge + c.auth_expired + c.pow_rejected + c.outdated_page > 0, Likely, when(c.unknown > 0, Possible, Unlikely)),
@@ -170,14 +173,32 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
     fixes.push(off_peak);
     // Stable: equal likelihoods keep the article's order.
     fixes.sort_by_key(|f| std::cmp::Reverse(f.likelihood));
-    if evidence.site_crash {
-        // The site itself suspects an extension: that check comes first.
-        if let Some(i) = fixes.iter().position(|f| f.id == "extensions") {
-            let extensions = fixes.remove(i);
-            fixes.insert(0, extensions);
-        }
+    // The site itself suspects an extension: that check comes first, unless the headline names a
+    // failure, whose own fix leads (the headline and the first fix must agree).
+    let lead = evidence.headline.and_then(headline_fix).or(evidence.site_crash.then_some("extensions"));
+    // `connection` is `connection_measured` once the page's own requests were timed.
+    if let Some(i) = lead.and_then(|id| fixes.iter().position(|f| f.id.starts_with(id))) {
+        let mut first = fixes.remove(i);
+        first.likelihood = Likely;
+        fixes.insert(0, first);
     }
     fixes
+}
+
+/// The fix that answers a failure the popup's headline names.
+pub fn headline_fix(verdict: &Verdict) -> Option<&'static str> {
+    Some(match verdict {
+        Verdict::Busy { code } if code == "expert_busy_use_default" => "instant_mode",
+        Verdict::SearchBusy => "search_off",
+        Verdict::AuthExpired => "log_in",
+        Verdict::TooLong | Verdict::ContextFull | Verdict::MessageLimit => "new_chat",
+        Verdict::Challenge { challenge: ChallengeKind::HuaweiWaf | ChallengeKind::Cloudfront } => "vpn",
+        Verdict::Challenge { .. } | Verdict::PowRejected | Verdict::UnsupportedClient => "hard_refresh",
+        Verdict::Maintenance => "status_page",
+        Verdict::Dropped | Verdict::Stalled { .. } => "connection",
+        v if matches!(v, Verdict::Busy { .. } | Verdict::Incomplete) || v.is_overload_status() || v.is_throttled() => "wait_retry",
+        _ => return None,
+    })
 }
 
 /// `[1, 2, 3, 7]` → "01:00–04:00, 07:00–08:00".
@@ -234,7 +255,7 @@ mod tests {
     fn expert_busy_ranks_instant_mode_high_and_dns_low() {
         let recent = vec![event(Verdict::Busy { code: "expert_busy_use_default".into() }); 3];
         let fixes = rank(&Evidence { recent: &recent, os: "win", ..Evidence::default() });
-        assert_eq!(fixes.len(), 15);
+        assert_eq!(fixes.len(), 16);
         assert!(fixes.iter().any(|f| f.id == "connection"), "no samples: the unmeasured form");
         assert_eq!(fixes[0].id, "wait_retry");
         assert_eq!(fixes[1].id, "instant_mode");
@@ -250,6 +271,24 @@ mod tests {
         let fixes = rank(&Evidence { recent: &recent, os: "mac", conflicts: 1, ..Evidence::default() });
         assert!(position(&fixes, "extensions") < position(&fixes, "wait_retry"));
         assert_eq!(fixes[position(&fixes, "hard_refresh")].likelihood, Likelihood::Likely);
+    }
+
+    #[test]
+    fn the_first_fix_answers_the_failure_the_headline_names() {
+        // Busy, retried and answered, then the login expired: the headline says log in, so does the first fix.
+        let recent = vec![event(Verdict::AuthExpired), event(Verdict::Ok), event(Verdict::Busy { code: "expert_busy_use_default".into() })];
+        let fixes = rank(&Evidence { recent: &recent, os: "linux", headline: Some(&Verdict::AuthExpired), ..Evidence::default() });
+        assert_eq!((fixes[0].id.as_str(), fixes[0].likelihood), ("log_in", Likelihood::Likely));
+        let full = Verdict::ContextFull;
+        let fixes = rank(&Evidence { recent: &[event(full.clone())], os: "linux", site_crash: true, headline: Some(&full), ..Evidence::default() });
+        assert_eq!(fixes[0].id, "new_chat", "the headline's failure leads even after a crash screen");
+        // Every verdict the headline can name that has a fix names one that exists.
+        let all = rank(&Evidence { os: "linux", ..Evidence::default() });
+        for verdict in crate::text_keys::verdict_examples() {
+            if let Some(id) = headline_fix(&verdict) {
+                assert!(all.iter().any(|f| f.id == id), "{verdict:?} → {id}");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod advice;
 pub mod conflicts;
 pub mod connection;
 pub mod cookies;
+pub mod events;
 pub mod history;
 pub mod view;
 

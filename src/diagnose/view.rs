@@ -6,6 +6,7 @@ use super::advice::{self, Evidence};
 use super::conflicts::{self, ExtensionInfo, PageHooks};
 use super::connection;
 use super::cookies::{self, CookieInfo, FirstSeen};
+use super::events::{self, EventLine};
 use super::history::{History, HourCount};
 use super::{Action, Finding, Likelihood};
 use crate::protocol::VerdictEvent;
@@ -26,6 +27,8 @@ pub struct DiagnoseInput {
     pub self_id: String,
     pub version: String,
     pub status_incident: Option<bool>,
+    /// The chat tabs open now (not discarded), when the popup could list them.
+    pub chat_tabs: Option<Vec<i32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +58,7 @@ pub struct RetryStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PopupView {
     pub glance: Glance,
-    pub recent: Vec<VerdictEvent>,
+    pub recent: Vec<EventLine>,
     pub retries: Vec<RetryStatus>,
     pub findings: Vec<Finding>,
     pub fixes: Vec<Finding>,
@@ -64,6 +67,8 @@ pub struct PopupView {
     pub cookies_checked: bool,
     /// A redacted, plain-text report the user may copy and send themselves.
     pub report: String,
+    /// Paused until then (`Resume now`), or 0: not paused (`Pause for an hour`).
+    pub paused_until_ms: f64,
 }
 
 /// Recent events this old or older no longer colour the glance.
@@ -78,11 +83,15 @@ pub struct CoreFaults {
     pub last_ms: f64,
 }
 
-pub struct HubFacts<'a> {
-    pub latency_ms: &'a [f64],
+/// What only the background knows, for the popup: the hub sends it (`bg_facts`), and the popup's
+/// own module builds the view from it and what the popup gathered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HubFacts {
+    pub latency_ms: Vec<f64>,
     pub retries: Vec<RetryStatus>,
-    pub page_hooks: Vec<&'a PageHooks>,
-    pub history: &'a History,
+    pub page_hooks: Vec<PageHooks>,
+    pub history: History,
     pub missing_control: u32,
     pub dropped_messages: u32,
     /// When a chat tab last showed DeepSeek's own crash screen (it blames extensions).
@@ -90,6 +99,10 @@ pub struct HubFacts<'a> {
     /// `dropped_messages` by reason.
     pub drops: DropCounts,
     pub core_faults: CoreFaults,
+    /// Tabs whose document told the hub it loaded (in time or not).
+    pub known_tabs: Vec<i32>,
+    /// Until when the user paused Unbusy (0: not paused).
+    pub paused_until_ms: f64,
 }
 
 /// A crash screen older than this no longer leads the popup.
@@ -131,9 +144,11 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
             },
         );
     }
-    // Scripts injected into an open tab ran after the page's: its messages cannot be told from the
-    // page's, so the relay took none and the tab is watched from its next reload.
-    if facts.page_hooks.iter().any(|h| h.is_not_watched()) {
+    // A chat tab open before Unbusy was installed, updated or enabled: Chromium runs no content
+    // script there, and Firefox's ran after the page's (its messages cannot be told from the
+    // page's, so the relay took none). Either way it is watched from its next reload.
+    let unknown_tab = input.chat_tabs.iter().flatten().any(|id| !facts.known_tabs.contains(id));
+    if unknown_tab || facts.page_hooks.iter().any(|h| h.is_not_watched()) {
         findings.insert(
             0,
             Finding {
@@ -196,21 +211,25 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
             },
         );
     }
+    let headline = headline_failure(input, facts);
     let fixes = advice::rank(&Evidence {
         recent: &input.recent,
         conflicts,
         cookie_problems,
-        history: Some(facts.history),
+        history: Some(&facts.history),
         os: &input.os,
         status_incident: input.status_incident,
-        latency: connection::summarise(facts.latency_ms),
+        latency: connection::summarise(&facts.latency_ms),
         site_crash,
+        headline,
     });
+    let mut fixes = fixes;
+    ask_extensions_once(&mut findings, &mut fixes);
     let glance = glance(input, facts, &findings);
     let report = report(input, facts, &findings, &fixes);
     let view = PopupView {
         glance,
-        recent: input.recent.iter().take(RECENT_SHOWN).cloned().collect(),
+        recent: events::lines(&input.recent, RECENT_SHOWN),
         retries: facts.retries.clone(),
         findings,
         fixes,
@@ -218,8 +237,30 @@ pub fn build(input: &DiagnoseInput, facts: &HubFacts) -> (PopupView, FirstSeen) 
         extensions_checked: input.extensions.is_some(),
         cookies_checked: input.cookies.is_some(),
         report,
+        paused_until_ms: if facts.paused_until_ms > input.now_ms { facts.paused_until_ms } else { 0.0 },
     };
     (view, first_seen)
+}
+
+/// "Check my extensions" asks for a permission: one button for it, on the first card in reading
+/// order (findings, then fixes) that offers it.
+fn ask_extensions_once(findings: &mut [Finding], fixes: &mut [Finding]) {
+    let mut offered = false;
+    for card in findings.iter_mut().chain(fixes.iter_mut()) {
+        if offered {
+            card.actions.retain(|a| *a != Action::CheckExtensions);
+        }
+        offered |= card.actions.contains(&Action::CheckExtensions);
+    }
+}
+
+/// The failure the headline names: the latest verdict if it is fresh and not an answer, unless a
+/// retry is under way (then the headline says so).
+fn headline_failure<'a>(input: &'a DiagnoseInput, facts: &HubFacts) -> Option<&'a Verdict> {
+    if !facts.retries.is_empty() {
+        return None;
+    }
+    input.recent.first().filter(|e| input.now_ms - e.at_ms < FRESH_MS).map(|e| &e.verdict).filter(|v| **v != Verdict::Ok)
 }
 
 fn glance(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding]) -> Glance {
@@ -228,8 +269,8 @@ fn glance(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding]) -> Glan
         return sentence(Tone::Waiting, "glanceRetrying", vec![retry.attempt.to_string()]);
     }
     let latest = input.recent.first().filter(|e| input.now_ms - e.at_ms < FRESH_MS);
-    match latest.map(|e| &e.verdict) {
-        Some(Verdict::Ok) | None => {}
+    match headline_failure(input, facts) {
+        None => {}
         Some(verdict) => {
             let retryable =
                 matches!(crate::retry::Policy::default().decide(verdict, Default::default(), 0.5), Decision::Retry { .. } | Decision::AwaitResume { .. });
@@ -301,18 +342,19 @@ mod tests {
             version: "0.1.0".into(),
             ..Default::default()
         };
-        let history = History::default();
         let hooks = PageHooks { login_token: Some(false), ..PageHooks::default() };
         let facts = HubFacts {
-            latency_ms: &[90.0, 2100.0, 2300.0, 2500.0],
+            latency_ms: vec![90.0, 2100.0, 2300.0, 2500.0],
             retries: vec![],
-            page_hooks: vec![&hooks],
-            history: &history,
+            page_hooks: vec![hooks],
+            history: History::default(),
             missing_control: 0,
             dropped_messages: 0,
             drops: DropCounts::default(),
             core_faults: CoreFaults::default(),
             site_crash_at_ms: None,
+            known_tabs: vec![7],
+            paused_until_ms: 0.0,
         };
         let (view, first_seen) = build(&input, &facts);
         assert_eq!(view.glance, Glance { tone: Tone::Warning, sentence: "statusBusy".into(), args: vec![] });
@@ -325,5 +367,12 @@ mod tests {
         assert!(view.report.contains("busy"));
         assert!(!view.report.contains("secret_session"), "the report names no cookie");
         assert_eq!(view.chart.len(), 24);
+        let asks = view.findings.iter().chain(&view.fixes).filter(|c| c.actions.contains(&Action::CheckExtensions)).count();
+        assert_eq!(asks, 1, "one \"Check my extensions\" button");
+        assert!(!view.findings.iter().any(|f| f.id == "not-watched-until-reload"), "the popup did not list tabs");
+        let listed = DiagnoseInput { chat_tabs: Some(vec![7]), ..input.clone() };
+        assert!(!build(&listed, &facts).0.findings.iter().any(|f| f.id == "not-watched-until-reload"));
+        let open_before_install = DiagnoseInput { chat_tabs: Some(vec![7, 9]), ..input };
+        assert_eq!(build(&open_before_install, &facts).0.findings[0].id, "not-watched-until-reload", "tab 9 never said it loaded");
     }
 }

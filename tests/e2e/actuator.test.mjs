@@ -39,6 +39,32 @@ for (const [browserName, launch] of [["Chromium", launchChromium], ["Firefox", l
     assert.deepEqual(errors, []);
   }));
 
+  // "Pause Unbusy for an hour" in the popup: a busy answer is shown, not retried; "Resume now"
+  // and the next busy answer is retried again.
+  test(`${browserName}: paused from the popup: no automatic click until resumed`, () => withBrowser(launch, {}, async ({ sim, session }) => {
+    const popup = await session.openExtensionPage("popup.html");
+    await popup.waitForFunction(() => document.getElementById("pause-button").textContent !== "");
+    await popup.click("#pause-button");
+    await popup.waitForFunction(() => /Paused until/.test(document.getElementById("pause-text").textContent));
+    const run = newRun("paused");
+    const { page, errors } = await openChat(session, { run, scenario: "always_busy" });
+    await sendMessage(page, "one");
+    const stopped = await waitForBanner(page, (b) => b.state === "stopped", 10000);
+    assert.match(stopped?.text ?? "", /Unbusy is paused.*Paused until/s, JSON.stringify(stopped));
+    await sleep(7000); // past the first retry's delay (5 s ± 20 %)
+    assert.equal((await generations(sim, run)).length, 1, "no regeneration while paused");
+    // A background tab paints nothing, and a click waits for a paint: the popup's tab comes first.
+    await popup.bringToFront();
+    await popup.click("#pause-button");
+    await popup.waitForFunction(() => document.getElementById("pause-text").textContent === "");
+    await popup.close();
+    await page.bringToFront();
+    await sendMessage(page, "two");
+    await waitForGenerations(sim, run, 3, 15000);
+    assert.deepEqual((await generations(sim, run)).map((e) => e.path).slice(1), ["/api/v0/chat/completion", "/api/v0/chat/regenerate"]);
+    assert.deepEqual(errors, []);
+  }));
+
   // The user's path: the options page's checkbox, then a stream that never ends properly.
   test(`${browserName}: auto-retry off: a dropped stream is never regenerated`, () => withBrowser(launch, {}, async ({ sim, session }) => {
     const options = await session.openExtensionPage("options.html");

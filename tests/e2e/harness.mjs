@@ -9,6 +9,8 @@ import puppeteer from "puppeteer-core";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const DIST = { chrome: path.join(ROOT, "dist/chrome"), firefox: path.join(ROOT, "dist/firefox") };
+// The store zips as `cargo xtask test` unpacked them (package.test.mjs loads these).
+export const PACKAGED = { chrome: path.join(ROOT, "target/packaged/chrome"), firefox: path.join(ROOT, "target/packaged/firefox") };
 export const HOST = "chat.deepseek.com";
 
 // Starts the simulator on a free loopback port; resolves with {port, origin, log(run), stop()}.
@@ -51,14 +53,14 @@ const CHROMIUM_ARGS = [
 // Real Chromium with dist/chrome loaded; the real hostname is mapped to the simulator.
 // `attachWorker: false` keeps puppeteer away from the service worker: attached, a restarted worker
 // would wait for the debugger and never run (needed when a test stops the worker).
-export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true, attachWorker = true, alsoLoad = [] } = {}) {
+export async function launchChromium(sim, { extension = true, lang = "en-US", headless = true, attachWorker = true, alsoLoad = [], dist = DIST.chrome } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), "unbusy-chromium-"));
   const browser = await puppeteer.launch({
     executablePath: "/usr/bin/chromium",
     headless,
     pipe: true,
     userDataDir: profile,
-    enableExtensions: extension === "later" ? true : extension ? [DIST.chrome, ...alsoLoad] : false,
+    enableExtensions: extension === "later" ? true : extension ? [dist, ...alsoLoad] : false,
     args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1:${sim.port}`, `--lang=${lang}`],
     env: { ...process.env, LANGUAGE: lang.replace("-", "_") },
     ...(attachWorker ? {} : { targetFilter: (target) => target.type() !== "service_worker" }),
@@ -88,8 +90,8 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
 // Its extension pages are reachable by automation only with system access allowed, at an origin
 // fixed here (Firefox picks a random one per profile otherwise).
 const FIREFOX_EXTENSION_UUID = "5e0b1c2d-0000-4000-8000-0000000000ab";
-export async function launchFirefox(sim, { extension = true } = {}) {
-  const manifest = JSON.parse(readFileSync(path.join(DIST.firefox, "manifest.json"), "utf8"));
+export async function launchFirefox(sim, { extension = true, prefs = {}, dist = DIST.firefox } = {}) {
+  const manifest = JSON.parse(readFileSync(path.join(dist, "manifest.json"), "utf8"));
   const browser = await puppeteer.launch({
     browser: "firefox",
     executablePath: "/usr/bin/firefox-esr",
@@ -99,9 +101,10 @@ export async function launchFirefox(sim, { extension = true } = {}) {
     extraPrefsFirefox: {
       "network.dns.forceResolve": "127.0.0.1",
       "extensions.webextensions.uuids": JSON.stringify({ [manifest.browser_specific_settings.gecko.id]: FIREFOX_EXTENSION_UUID }),
+      ...prefs,
     },
   });
-  const addonId = extension === "later" ? null : await browser.installExtension(DIST.firefox);
+  const addonId = extension === "later" ? null : await browser.installExtension(dist);
   return {
     name: "firefox",
     browser,
@@ -128,12 +131,12 @@ export function newRun(label) {
 
 // Opens the simulated chat for one run and collects the page's errors.
 // XHR by default: the live page's main transport in late 2026.
-export async function openChat(session, { run, scenario = "ok", transport = "xhr", users, control, crash_after_ms, page }) {
+export async function openChat(session, { run, scenario = "ok", transport = "xhr", users, control, crash_after_ms, measure, page }) {
   page = page || (await session.browser.newPage());
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  const extra = Object.fromEntries(Object.entries({ users, control, crash_after_ms }).filter(([, v]) => v !== undefined));
+  const extra = Object.fromEntries(Object.entries({ users, control, crash_after_ms, measure }).filter(([, v]) => v !== undefined));
   await page.goto(session.chatUrl({ run, scenario, transport, ...extra }), { waitUntil: "load" });
   return { page, errors };
 }

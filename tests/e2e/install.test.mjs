@@ -1,11 +1,10 @@
-// Installed while a chat tab is already open: the tab gets Unbusy's scripts without a reload
-// (Chromium: injected by the background on install; Firefox injects manifest scripts itself), but
-// they ran after the page's own, so nothing from the page can be told apart from Unbusy's hook:
-// the tab is watched from its next reload (hostile.test.mjs: the popup says so; a page racing
-// the handshake gets nothing).
+// Installed while a chat tab is already open: Chromium runs no content script there, Firefox
+// injects them after the page's own scripts, so nothing from the page could be told apart from
+// Unbusy's hook: the tab is watched from its next reload, and the popup says so (hostile.test.mjs:
+// a page racing the handshake gets nothing).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { answerSettled, DIST, launchChromium, launchFirefox, newRun, openChat, pollUntil, sendMessage, sleep, statusVerdict, storedPageHooks, withBrowser } from "./harness.mjs";
+import { answerSettled, DIST, launchChromium, launchFirefox, newRun, openChat, sendMessage, sleep, statusVerdict, withBrowser } from "./harness.mjs";
 
 for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], ["Firefox", launchFirefox, DIST.firefox]]) {
   describe(`install with a chat tab open in ${name}`, () => {
@@ -16,16 +15,20 @@ for (const [name, launch, dist] of [["Chromium", launchChromium, DIST.chrome], [
         await page.evaluate(() => { window.loadedOnce = true; });
         await session.browser.installExtension(dist);
         if (session.name === "chromium") {
-          // The relay injected on install tells the core it came late: wait until the core has
-          // noted the tab as not watched (its page-hooks entry with nothing seen).
+          // Chromium runs no content script in a tab open before the install.
           const target = await session.browser.waitForTarget((t) => t.type() === "service_worker" && t.url().endsWith("/background.js"), { timeout: 15000 });
-          const worker = await target.worker();
-          const hooks = await pollUntil(() => storedPageHooks({ worker }, run), (h) => h !== null, 8000);
-          assert.deepEqual(hooks, { fetch: null, xhr: null, markers: [], login_token: null }, "the core knows the tab is not watched yet");
+          session.extensionId = new URL(target.url()).host;
         } else {
-          // Firefox's background cannot be read from here, and a late relay gives the page no sign.
+          // Firefox injects the relay late; it tells the core so (the popup reads that).
           await sleep(1500);
         }
+        // The popup lists the chat tabs: one the core never heard of, or heard of too late, is
+        // watched from its next reload, and says so.
+        const popup = await session.openExtensionPage("popup.html");
+        await popup.waitForFunction(() => document.querySelector('#findings li[data-id="not-watched-until-reload"]') !== null, { timeout: 10000 });
+        assert.match(await popup.$eval("#findings", (el) => el.textContent), /Unbusy watches this tab from its next reload/);
+        await popup.close();
+        await page.bringToFront();
         await sendMessage(page);
         await answerSettled(page);
         assert.equal(await statusVerdict(page, "busy:server_busy", 2000), null, "not watched before the reload");

@@ -59,17 +59,18 @@ describe("popup in Chromium", () => {
     assert.match(text, /DeepSeek\+\+ may interfere/);
     const fixes = await popup.$$eval("#fixes li", (items) => items.map((li) => li.dataset.id));
     const unlikely = await popup.$$eval("#more-fixes li", (items) => items.map((li) => li.dataset.id));
-    assert.equal(fixes.length + unlikely.length, 15, "every fix of the article, the filter-list fix included");
+    assert.equal(fixes.length + unlikely.length, 16, "every fix of the article, the filter-list and log-in fixes included");
     assert.ok([...fixes, ...unlikely].includes("connection_measured"), "measured from the page's own requests");
     assert.ok(!ids.includes("login-missing"), "the simulated user is logged in");
     assert.ok(fixes.includes("instant_mode"), `likely fixes: ${fixes}`);
     assert.ok(unlikely.includes("dns_flush"), `unlikely fixes: ${unlikely}`);
     // The answer came after a retry; what still stands out is the other helper.
     assert.match(await popup.$eval("#glance-text", (el) => el.textContent), /may get in DeepSeek's way/);
-    assert.match(await popup.$eval("#events", (el) => el.textContent), /automatic retries: 1, waited \d+ s/);
+    // In words: the busy answer and the retry that got the answer, one line; raw labels only in the report.
     const events = await popup.$eval("#events", (el) => el.textContent);
-    assert.match(events, /busy:expert_busy_use_default/);
-    assert.doesNotMatch(events, /unknown/, "normal JSON answers are not events");
+    assert.match(events, /Busy \(expert model\) — retried 1×, answered after \d+ s/);
+    assert.doesNotMatch(events, /busy:expert_busy_use_default|Answered/, "no raw label, no separate line for the answer");
+    assert.doesNotMatch(events, /nrecognised/, "normal JSON answers are not events");
     await popup.close();
     await page.close();
   });
@@ -83,6 +84,10 @@ describe("popup in Chromium", () => {
     const popup = await openPopup(session);
     assert.ok((await findingIds(popup)).includes("login-missing"));
     assert.match(await popup.$eval("#findings", (el) => el.textContent), /logged out/);
+    // The headline names the expired login; the first fix answers it.
+    assert.match(await popup.$eval("#glance-text", (el) => el.textContent), /login has expired/);
+    assert.equal(await popup.$eval("#fixes li", (li) => li.dataset.id), "log_in");
+    assert.equal((await popup.$$('button[data-action="check_extensions"]')).length, 1, "Check my extensions, once");
     await popup.close();
     await page.close();
   });

@@ -6,9 +6,12 @@
 //!   build   setup + build the WASM core and write dist/chrome and dist/firefox
 //!   test    setup + build + every test: cargo tests, web-ext lint, end-to-end in both browsers
 //!   demo    setup + build, start the simulator and open Chromium with the extension on it
-//!   bench   parser throughput (native and WASM), retry schedules in a model of overload;
-//!           the model rewrites its section of BENCHMARKS.md and its chart
-//!   package setup + build, then zip dist/chrome and dist/firefox into dist/*.zip
+//!   bench   parser throughput (native and WASM), retry schedules in a model of overload (and
+//!           its chart), footprint (twiggy, zips), page overhead and cold start in both browsers;
+//!           writes BENCHMARKS.md
+//!   package setup + build, then the store zips dist/unbusy-{chrome,firefox}.zip (byte for byte
+//!           reproducible), the source archive dist/unbusy-source.zip, and a rebuild from it
+//!           compared byte for byte (`--no-verify` skips that)
 //!   tidy    repository checks: rustfmt, clippy, text keys in every locale, ARCHITECTURE.md's
 //!           invariants each backed by a check (`cargo xtask tidy [name…]` runs some; see tidy.rs)
 
@@ -19,6 +22,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+mod package;
 mod tidy;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -37,7 +41,7 @@ fn main() {
         Some("test") => test(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(),
-        Some("package") => package(),
+        Some("package") => package(!args.iter().any(|a| a == "--no-verify")),
         Some("tidy") => match tidy::run(&root(), &args[1..]) {
             (_, 0) => Ok(()),
             (_, failed) => Err(format!("{failed} tidy checks failed")),
@@ -53,6 +57,11 @@ fn main() {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// Where cargo puts what it builds (`CARGO_TARGET_DIR`, else target/).
+fn cargo_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 fn e2e_dir() -> PathBuf {
@@ -163,14 +172,16 @@ fn setup() -> Result {
 struct BuildReport {
     wasm_raw: u64,
     wasm_gzip: u64,
+    ui_raw: u64,
+    ui_gzip: u64,
 }
 
 /// Where the scripts' shared constants are written (committed: tidy checks it is current).
 pub(crate) const GENERATED_PROTOCOL: &str = "extension/generated/protocol.js";
 
 /// Writes the generated protocol module if it changed.
-fn generate() -> Result {
-    let path = root().join(GENERATED_PROTOCOL);
+fn generate(root: &Path) -> Result {
+    let path = root.join(GENERATED_PROTOCOL);
     let module = unbusy::protocol::js_module();
     if std::fs::read_to_string(&path).ok().as_deref() != Some(module.as_str()) {
         std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(|e| e.to_string())?;
@@ -180,23 +191,85 @@ fn generate() -> Result {
     Ok(())
 }
 
+/// The extension (dist/) and the simulator the tests, the demo and the benchmarks run.
 fn build() -> Result<BuildReport> {
-    let root = root();
+    let report = build_dist()?;
+    step("build: simulator");
+    run(Command::new("cargo").args(["build", "-p", "unbusy-sim"]).current_dir(root()))?;
+    Ok(report)
+}
+
+/// The extension only: the generated protocol module, the WASM modules, dist/chrome and dist/firefox.
+fn build_dist() -> Result<BuildReport> {
+    build_dist_in(&root())
+}
+
+/// `build_dist` of the sources at `root` (the package check builds an unpacked source archive).
+fn build_dist_in(root: &Path) -> Result<BuildReport> {
     step("build: generated protocol module");
-    generate()?;
-    step("build: WASM core");
-    run(Command::new("cargo").args(["build", "--lib", "--release", "--target", WASM_TARGET, "-p", "unbusy"]).current_dir(&root))?;
+    generate(root)?;
+    step("build: WASM modules (the background's core, the popup's module)");
+    let core = build_wasm(root, "unbusy", "unbusy", true)?;
+    let ui = build_wasm(root, "unbusy-ui", "unbusy_ui", false)?;
+
+    step("build: dist/chrome and dist/firefox");
+    let source: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).map_err(|e| e.to_string())?).map_err(|e| format!("manifest.json: {e}"))?;
+    for browser in BROWSERS {
+        let out = root.join("dist").join(browser);
+        let _ = std::fs::remove_dir_all(&out);
+        copy_tree(&root.join("extension"), &out)?;
+        for (module, dir) in [(&core, "core"), (&ui, "ui")] {
+            std::fs::create_dir_all(out.join(dir)).map_err(|e| e.to_string())?;
+            std::fs::copy(&module.glue, out.join(dir).join(module.glue.file_name().expect("a file"))).map_err(|e| e.to_string())?;
+            std::fs::copy(&module.wasm, out.join(dir).join(format!("{}_bg.wasm", module.name))).map_err(|e| e.to_string())?;
+        }
+        include_protocol_in_content_scripts(root, &source, &out)?;
+        let manifest = browser_manifest(&source, browser);
+        std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n").map_err(|e| e.to_string())?;
+    }
+    let [(wasm_raw, wasm_gzip), (ui_raw, ui_gzip)] = [&core, &ui].map(|module| {
+        let raw = std::fs::metadata(&module.wasm).map(|m| m.len()).unwrap_or(0);
+        let gzip = output(Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", module.wasm.display())))
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        (raw, gzip)
+    });
+    eprintln!("WASM core (background): {wasm_raw} bytes raw, {wasm_gzip} bytes gzip -9");
+    eprintln!("WASM popup module: {ui_raw} bytes raw, {ui_gzip} bytes gzip -9");
+    Ok(BuildReport { wasm_raw, wasm_gzip, ui_raw, ui_gzip })
+}
+
+/// One WASM module, built and optimised.
+struct WasmModule {
+    name: &'static str,
+    /// wasm-bindgen's glue, `<name>.js`.
+    glue: PathBuf,
+    /// The optimised module.
+    wasm: PathBuf,
+}
+
+/// Builds `package` for the web: cargo, wasm-bindgen (the glue made restartable for the
+/// background's core), then npm binaryen's wasm-opt (Debian's is too old and its output breaks
+/// at run time). The named module before wasm-opt stays in target/wasm-bindgen for twiggy.
+fn build_wasm(root: &Path, package: &str, name: &'static str, restartable: bool) -> Result<WasmModule> {
+    // One target directory whichever sources are built: the package check reuses what is compiled.
+    run(Command::new("cargo")
+        .args(["build", "--lib", "--release", "--target", WASM_TARGET, "-p", package])
+        .env("CARGO_TARGET_DIR", cargo_target_dir())
+        .current_dir(root))?;
     let bindgen_dir = root.join("target/wasm-bindgen");
     run(Command::new("wasm-bindgen")
-        .arg(root.join(format!("target/{WASM_TARGET}/release/unbusy.wasm")))
+        .arg(cargo_target_dir().join(format!("{WASM_TARGET}/release/{name}.wasm")))
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(&bindgen_dir))?;
-    let glue = bindgen_dir.join("unbusy.js");
-    let restartable = make_core_restartable(&std::fs::read_to_string(&glue).map_err(|e| e.to_string())?)?;
-    std::fs::write(&glue, restartable).map_err(|e| e.to_string())?;
-    // npm binaryen's wasm-opt: Debian's is too old and its output breaks at run time.
-    let wasm = bindgen_dir.join("unbusy_bg.wasm");
-    let optimised = bindgen_dir.join("unbusy_bg.opt.wasm");
+    let glue = bindgen_dir.join(format!("{name}.js"));
+    if restartable {
+        let made = make_core_restartable(&std::fs::read_to_string(&glue).map_err(|e| e.to_string())?)?;
+        std::fs::write(&glue, made).map_err(|e| e.to_string())?;
+    }
+    let wasm = bindgen_dir.join(format!("{name}_bg.wasm"));
+    let optimised = bindgen_dir.join(format!("{name}_bg.opt.wasm"));
     run(Command::new(e2e_dir().join("node_modules/.bin/wasm-opt"))
         .args([
             "-Oz",
@@ -211,29 +284,7 @@ fn build() -> Result<BuildReport> {
         .arg(&wasm)
         .arg("-o")
         .arg(&optimised))?;
-
-    step("build: simulator");
-    run(Command::new("cargo").args(["build", "-p", "unbusy-sim"]).current_dir(&root))?;
-
-    step("build: dist/chrome and dist/firefox");
-    let source: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).map_err(|e| e.to_string())?).map_err(|e| format!("manifest.json: {e}"))?;
-    for browser in BROWSERS {
-        let out = root.join("dist").join(browser);
-        let _ = std::fs::remove_dir_all(&out);
-        copy_tree(&root.join("extension"), &out)?;
-        std::fs::create_dir_all(out.join("core")).map_err(|e| e.to_string())?;
-        std::fs::copy(bindgen_dir.join("unbusy.js"), out.join("core/unbusy.js")).map_err(|e| e.to_string())?;
-        std::fs::copy(&optimised, out.join("core/unbusy_bg.wasm")).map_err(|e| e.to_string())?;
-        include_protocol_in_content_scripts(&source, &out)?;
-        let manifest = browser_manifest(&source, browser);
-        std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n").map_err(|e| e.to_string())?;
-    }
-    let wasm_raw = std::fs::metadata(&optimised).map_err(|e| e.to_string())?.len();
-    let wasm_gzip =
-        output(Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", optimised.display()))).and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    eprintln!("WASM core: {wasm_raw} bytes raw, {wasm_gzip} bytes gzip -9");
-    Ok(BuildReport { wasm_raw, wasm_gzip })
+    Ok(WasmModule { name, glue, wasm: optimised })
 }
 
 /// What `make_core_restartable` relies on in wasm-bindgen's `--target web` glue (0.2.130).
@@ -251,8 +302,8 @@ fn make_core_restartable(glue: &str) -> Result<String> {
 
 /// Content scripts get the generated module at their head: Chromium injects a file once per
 /// frame whichever world asked, so a shared file would reach only the first (MAIN) world.
-fn include_protocol_in_content_scripts(manifest: &Value, out: &Path) -> Result {
-    let generated = std::fs::read_to_string(root().join(GENERATED_PROTOCOL)).map_err(|e| e.to_string())?;
+fn include_protocol_in_content_scripts(root: &Path, manifest: &Value, out: &Path) -> Result {
+    let generated = std::fs::read_to_string(root.join(GENERATED_PROTOCOL)).map_err(|e| e.to_string())?;
     for script in manifest["content_scripts"].as_array().into_iter().flatten().flat_map(|entry| entry["js"].as_array().into_iter().flatten()) {
         let path = out.join(script.as_str().ok_or("content script name")?);
         let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -330,6 +381,18 @@ fn test(filters: &[String]) -> Result {
     passed += u32::from(lint_errors == 0);
     failed += u32::from(lint_errors > 0);
 
+    // The end-to-end tests load the packaged zips too (package.test.mjs).
+    step("test: store packages and their source archive");
+    let packaged = package::zip_dist(&root())
+        .and_then(|_| package::source_archive(&root()))
+        .and_then(|_| package::verify_rebuild(&root()))
+        .and_then(|_| package::unpack_for_tests(&root()));
+    if let Err(error) = &packaged {
+        eprintln!("package: {error}");
+    }
+    passed += u32::from(packaged.is_ok());
+    failed += u32::from(packaged.is_err());
+
     step("test: end to end in Chromium and Firefox");
     let mut node = Command::new("node");
     node.args(["--test", "--test-reporter=tap", "--test-concurrency=1"]).current_dir(e2e_dir());
@@ -370,28 +433,136 @@ fn demo() -> Result {
 
 fn bench() -> Result {
     setup()?;
-    build()?;
+    let built = build()?;
     step("bench: SSE parser and classifier, native");
     run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "throughput"]).current_dir(root()))?;
     step("bench: the same in WASM (V8, the engine of Chromium's background)");
     run(Command::new("node").arg("bench.mjs").current_dir(e2e_dir()))?;
-    step("bench: retry schedules in a model of an overloaded service (BENCHMARKS.md, docs/bench/schedules.svg)");
-    run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "policy_model"]).current_dir(root()))
+    step("bench: retry schedules in a model of an overloaded service (docs/bench/schedules.svg)");
+    run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "policy_model"]).current_dir(root()))?;
+    step("bench: footprint (WASM by crate and function with twiggy, store zips)");
+    let footprint = footprint(&built)?;
+    print!("{footprint}");
+    std::fs::create_dir_all(root().join("target/bench"))
+        .and_then(|_| std::fs::write(root().join("target/bench/footprint.md"), footprint))
+        .map_err(|e| e.to_string())?;
+    step("bench: the page with and without Unbusy, a stopped background's first verdict (Chromium, Firefox)");
+    run(Command::new("node").arg("overhead.mjs").current_dir(e2e_dir()))?;
+    step("bench: BENCHMARKS.md");
+    write_benchmarks(&["model", "footprint", "browsers"])
 }
 
-fn package() -> Result {
+/// BENCHMARKS.md, one section per benchmark (each wrote target/bench/<name>.md): a section is
+/// replaced between its markers, or added at the end.
+fn write_benchmarks(sections: &[&str]) -> Result {
+    let path = root().join("BENCHMARKS.md");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n`cargo xtask bench` regenerates this file.\n".into());
+    for name in sections {
+        let body = std::fs::read_to_string(root().join(format!("target/bench/{name}.md"))).map_err(|e| format!("target/bench/{name}.md: {e}"))?;
+        let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
+        let block = format!("{begin}\n{}\n{end}", body.trim_end());
+        text = match (text.find(&begin), text.find(&end)) {
+            (Some(b), Some(e)) if b < e => format!("{}{block}{}", &text[..b], &text[e + end.len()..]),
+            _ => format!("{}\n\n{block}\n", text.trim_end()),
+        };
+    }
+    std::fs::write(&path, text).map_err(|e| e.to_string())
+}
+
+/// twiggy, for the footprint benchmark only (the test command does not need it).
+const TWIGGY_VERSION: &str = "0.7.0";
+
+/// The background's WASM (raw, gzip; by crate and by function, from twiggy on the named build
+/// before wasm-opt) and the store zips.
+fn footprint(built: &BuildReport) -> Result<String> {
+    let twiggy = root().join("target/tools/bin/twiggy");
+    if !output(Command::new(&twiggy).arg("--version")).is_some_and(|v| v.contains(TWIGGY_VERSION)) {
+        run(Command::new("cargo").args(["install", "twiggy", "--version", TWIGGY_VERSION, "--root"]).arg(root().join("target/tools")))?;
+    }
+    let named = root().join("target/wasm-bindgen/unbusy_bg.wasm");
+    let csv = output(Command::new(&twiggy).args(["top", "-n", "1000000", "--format", "csv"]).arg(&named)).ok_or("twiggy top failed")?;
+    let mut by_crate: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut functions: Vec<(u64, String)> = Vec::new();
+    let mut total = 0;
+    for line in csv.lines().skip(1) {
+        // Name,ShallowSize,ShallowSizePercent,RetainedSize,RetainedSizePercent; the name may hold commas.
+        let mut fields = line.rsplitn(5, ',');
+        let (Some(_), Some(_), Some(_), Some(size), Some(name)) = (fields.next(), fields.next(), fields.next(), fields.next(), fields.next()) else { continue };
+        let Ok(size) = size.parse::<u64>() else { continue };
+        // Custom sections (names, producers) are stripped from the shipped module.
+        if name.starts_with("\"\"") {
+            continue;
+        }
+        let name = without_hash(name.trim_matches('"')).to_string();
+        total += size;
+        *by_crate.entry(crate_of(&name)).or_default() += size;
+        functions.push((size, name));
+    }
+    functions.sort_by(|a, b| b.cmp(a));
+    let mut crates: Vec<(u64, String)> = by_crate.into_iter().map(|(name, size)| (size, name)).collect();
+    crates.sort_by(|a, b| b.cmp(a));
+    let zips = package::zip_dist(&root())?;
+    let kib = |bytes: u64| format!("{:.1} KiB", bytes as f64 / 1024.0);
+    let mut out = String::from("## Footprint\n\n");
+    out += &format!(
+        "`cargo xtask bench` writes this section. The background's WASM as shipped (`wasm-opt -Oz`): **{} raw, {} gzip -9** ({} and {} bytes); the popup's module (ui/, loaded by the popup only): {} raw, {} gzip -9. The store zips (`cargo xtask package`): {}.\n\n",
+        kib(built.wasm_raw),
+        kib(built.wasm_gzip),
+        built.wasm_raw,
+        built.wasm_gzip,
+        kib(built.ui_raw),
+        kib(built.ui_gzip),
+        zips.iter().map(|(name, size)| format!("{name} {}", kib(*size))).collect::<Vec<_>>().join(", ")
+    );
+    out += &format!(
+        "What costs what, by twiggy {TWIGGY_VERSION} on the build before wasm-opt (names kept; {} in all): shallow sizes, by crate and the largest items.\n\n",
+        kib(total)
+    );
+    out += "| crate | size | share |\n| --- | ---: | ---: |\n";
+    for (size, name) in crates.iter().take(15) {
+        out += &format!("| {name} | {} | {:.1} % |\n", kib(*size), *size as f64 * 100.0 / total.max(1) as f64);
+    }
+    out += "\n| item | size |\n| --- | ---: |\n";
+    for (size, name) in functions.iter().take(15) {
+        let short: String = name.chars().take(110).collect();
+        out += &format!("| `{}` | {} |\n", short.replace('|', "\\|").replace('`', "'"), kib(*size));
+    }
+    Ok(out)
+}
+
+/// The crate a demangled item belongs to: the first path segment without its disambiguator
+/// (`core[c593…]`), looking inside `<T as Trait>` for the implementing type's crate.
+fn crate_of(name: &str) -> String {
+    let inner = name.trim_start_matches(['<', '&']).trim_start_matches("mut ").trim_start_matches("dyn ");
+    match inner.split_once("::") {
+        Some((first, _)) if !first.contains(' ') => first.split('[').next().unwrap_or(first).to_string(),
+        _ if name.starts_with("data[") => "static data".into(),
+        _ => "other (tables, imports, unnamed)".into(),
+    }
+}
+
+/// A demangled name without its hash suffix (`::h0123…`).
+fn without_hash(name: &str) -> &str {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => head,
+        _ => name,
+    }
+}
+
+/// The store zips; then (unless `--no-verify`, as the rebuild itself runs it) the source archive
+/// and the proof that it rebuilds the zips byte for byte.
+fn package(verify: bool) -> Result {
     setup()?;
-    build()?;
-    for browser in BROWSERS {
-        let zip = root().join(format!("dist/unbusy-{browser}.zip"));
-        let _ = std::fs::remove_file(&zip);
-        run(Command::new(e2e_dir().join("node_modules/.bin/web-ext"))
-            .args(["build", "--overwrite-dest", "--filename"])
-            .arg(format!("unbusy-{browser}.zip"))
-            .arg("--source-dir")
-            .arg(root().join("dist").join(browser))
-            .arg("--artifacts-dir")
-            .arg(root().join("dist")))?;
+    build_dist()?;
+    step("package: dist/unbusy-chrome.zip, dist/unbusy-firefox.zip");
+    for (name, size) in package::zip_dist(&root())? {
+        eprintln!("dist/{name}: {size} bytes");
+    }
+    if verify {
+        step("package: dist/unbusy-source.zip");
+        let source = package::source_archive(&root())?;
+        eprintln!("dist/{}: {source} bytes", package::SOURCE_ARCHIVE);
+        package::verify_rebuild(&root())?;
     }
     Ok(())
 }

@@ -116,9 +116,10 @@ fn clippy(root: &Path) -> Problems {
     command_problems(root, "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
 }
 
-/// `src/bindings.rs` is compiled for wasm32 only: the native clippy never sees it.
+/// `src/bindings.rs`, `src/js_values.rs` and ui/'s bindings are compiled for wasm32 only: the
+/// native clippy never sees them.
 fn clippy_wasm(root: &Path) -> Problems {
-    command_problems(root, "cargo", &["clippy", "-p", "unbusy", "--lib", "--target", crate::WASM_TARGET, "--", "-D", "warnings"])
+    command_problems(root, "cargo", &["clippy", "-p", "unbusy", "-p", "unbusy-ui", "--lib", "--target", crate::WASM_TARGET, "--", "-D", "warnings"])
 }
 
 /// Each `extension/_locales/<locale>/messages.json` as (locale, its message names).
