@@ -87,10 +87,13 @@ function setBadge(tabId, badge) {
   if (badge.text) api.action.setBadgeBackgroundColor({ ...where, color: badge.color }).catch(() => {});
 }
 
-// The pause the user set in the popup: its badge, and an alarm at its end.
+// The pause the user set in the popup: its badge, an alarm at its end, the views of the tabs
+// whose countdown it ended.
 function applyPause(pause) {
   setBadge(undefined, pause.badge);
+  for (const { tab_id: tabId, view } of pause.tabs || []) api.tabs.sendMessage(tabId, view).catch(() => {});
   if (pause.until_ms) api.alarms.create(PAUSE_ALARM, { when: pause.until_ms });
+  else api.alarms.clear(PAUSE_ALARM).catch(() => {});
   persist(api.storage.session, STATE_KEY, (c) => c.state());
 }
 

@@ -41,7 +41,8 @@ async function gather() {
     version: api.runtime.getManifest().version,
     status_incident: session.statusIncident ?? null,
     // A tab Unbusy never heard from was open before it was installed (or updated): the core says so.
-    chat_tabs: (await chatTabs()).filter((tab) => !tab.discarded).map((tab) => tab.id),
+    // Only loaded tabs: one still loading, or restored but not loaded yet, has not run Unbusy's scripts yet.
+    chat_tabs: (await chatTabs()).filter((tab) => !tab.discarded && tab.status === "complete").map((tab) => tab.id),
   };
   if (api.management && (await hasPermission({ permissions: ["management"] }))) {
     input.extensions = (await api.management.getAll()).map((e) => ({

@@ -245,7 +245,6 @@ pub fn badge(verdict: &Verdict, decision: &Decision, recovered: bool) -> BadgeVi
     let (text, color) = match (verdict, decision) {
         (Verdict::Ok, _) if recovered => ("✓", "#047857"),
         (Verdict::Ok, _) => ("", "#000000"),
-        (_, Decision::Stop { reason: StopReason::Paused, .. }) => ("II", "#4b5563"),
         (_, Decision::Retry { .. } | Decision::AwaitResume { .. }) => ("…", "#b45309"),
         _ => ("!", "#b91c1c"),
     };

@@ -14,7 +14,9 @@ use crate::budget::{Budget, BudgetConfig, Grant};
 use crate::diagnose::conflicts::{self, PageHooks};
 use crate::diagnose::history::History;
 use crate::diagnose::view::{CoreFaults, HubFacts, RetryStatus};
-use crate::protocol::{BadgeView, BgMessage, BgUiMessage, CsMessage, NoticeView, PressFailure, RetrySummary, Sender, StandDown, UiMessage, VerdictEvent};
+use crate::protocol::{
+    BadgeView, BgMessage, BgUiMessage, CsMessage, NoticeView, PressFailure, RetrySummary, Sender, StandDown, TabView, UiMessage, VerdictEvent,
+};
 use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
 use crate::settings::{HiddenTabs, Problem, Settings};
 use crate::verdict::Verdict;
@@ -238,7 +240,19 @@ impl Hub {
             UiMessage::UiFacts => BgUiMessage::BgFacts { facts: Box::new(self.facts()) },
             UiMessage::UiPause { minutes } => {
                 self.state.paused_until_ms = now_ms + f64::from(minutes.clamp(1, MAX_PAUSE_MINUTES)) * 60_000.0;
-                self.pause_reply(now_ms)
+                // Countdowns under way end now, and their tabs say why (not when they are due).
+                let mut stopped = Vec::new();
+                for tab in self.state.tabs.iter_mut().filter(|t| t.pending.is_some()) {
+                    end_failure(tab);
+                    let mut view = banner::stopped(banner::stop_key(StopReason::Paused));
+                    banner::add_time_note(&mut view, None, self.state.paused_until_ms);
+                    stopped.push(TabView { tab_id: tab.tab_id, view });
+                }
+                let mut reply = self.pause_reply(now_ms);
+                if let BgUiMessage::BgPause { tabs, .. } = &mut reply {
+                    *tabs = stopped;
+                }
+                reply
             }
             UiMessage::UiResume => {
                 self.state.paused_until_ms = 0.0;
@@ -253,7 +267,7 @@ impl Hub {
             self.state.paused_until_ms = 0.0;
         }
         let until_ms = self.state.paused_until_ms;
-        BgUiMessage::BgPause { until_ms, badge: banner::pause_badge(until_ms > 0.0) }
+        BgUiMessage::BgPause { until_ms, badge: banner::pause_badge(until_ms > 0.0), tabs: Vec::new() }
     }
 
     /// What the popup shows that only the hub knows.
@@ -637,7 +651,11 @@ impl Hub {
     fn retry_now(&mut self, sender: Sender) -> Outcome {
         let tab = self.tab(sender.tab_id);
         match tab.pending.clone() {
-            Some(pending) if pending.conversation == tab.conversation => self.press(sender, &pending),
+            // The banner's button is in the page's reach (a page can move it under the user's
+            // pointer): its press passes the switch, the pause, the cap and the deadline too.
+            Some(pending) if pending.conversation == tab.conversation => {
+                self.stop_if_refused(sender.tab_id, &pending, sender.now_ms).unwrap_or_else(|| self.press(sender, &pending))
+            }
             Some(_) => {
                 end_failure(tab);
                 Outcome::view(banner::stopped("bannerNavigated"))
@@ -990,12 +1008,15 @@ mod tests {
         let mut hub = Hub::new(None, Settings::default(), None);
         // A countdown that began before the pause never presses.
         answer(&mut hub, 1, 1, COMPLETION, BUSY, 1_000.0);
+        answer(&mut hub, 4, 4, COMPLETION, BUSY, 1_500.0);
         let paused = hub.handle_ui(UiMessage::UiPause { minutes: 60 }, 2_000.0);
         let until = 2_000.0 + 3_600_000.0;
-        assert_eq!(paused, BgUiMessage::BgPause { until_ms: until, badge: banner::pause_badge(true) });
-        let due = due(&mut hub, 1, 7_000.0);
-        assert_eq!(pressed(&due), None);
-        assert_eq!(shown(&due), stopped("bannerPaused"));
+        let BgUiMessage::BgPause { until_ms, badge, tabs } = paused else { panic!("{paused:?}") };
+        assert_eq!((until_ms, badge), (until, banner::pause_badge(true)));
+        // The tabs counting down are told at once, not when their press was due.
+        assert_eq!(tabs.iter().map(|t| t.tab_id).collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(shown(&Outcome::view(tabs[0].view.clone())), stopped("bannerPaused"));
+        assert_eq!(pressed(&due(&mut hub, 1, 7_000.0)), None);
         // A new failure while paused: no countdown, the banner says until when.
         let busy = answer(&mut hub, 2, 2, COMPLETION, BUSY, 8_000.0);
         assert!(matches!(busy.decision, Some(Decision::Stop { reason: StopReason::Paused, .. })), "{busy:?}");
@@ -1006,14 +1027,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(busy.badge.as_ref().map(|b| b.text.as_str()), Some("II"));
+        // The tab's own badge says something failed; every other tab shows the pause's (global) badge.
+        assert_eq!(busy.badge.as_ref().map(|b| b.text.as_str()), Some("!"));
+        assert_eq!(pressed(&hub.handle(CsMessage::CsRetryNow, at(4, 8_500.0), 0.5)), None, "no countdown left to press");
         // Resumed: the next failure is retried again.
         hub.handle_ui(UiMessage::UiResume, 9_000.0);
         assert!(matches!(answer(&mut hub, 3, 3, COMPLETION, BUSY, 10_000.0).decision, Some(Decision::Retry { .. })));
         // A pause ends on its own; asking for a week gives a day at most.
         hub.handle_ui(UiMessage::UiPause { minutes: 7 * 24 * 60 }, 20_000.0);
         assert_eq!(hub.state().paused_until_ms, 20_000.0 + 24.0 * 3_600_000.0);
-        assert_eq!(hub.pause_reply(20_000.0 + 25.0 * 3_600_000.0), BgUiMessage::BgPause { until_ms: 0.0, badge: banner::pause_badge(false) });
+        assert_eq!(hub.pause_reply(20_000.0 + 25.0 * 3_600_000.0), BgUiMessage::BgPause { until_ms: 0.0, badge: banner::pause_badge(false), tabs: vec![] });
     }
 
     #[test]

@@ -264,7 +264,16 @@ pub enum BgUiMessage {
     BgPause {
         until_ms: f64,
         badge: BadgeView,
+        /// The views of the tabs whose countdown the pause ended (the background delivers them).
+        tabs: Vec<TabView>,
     },
+}
+
+/// A view for one tab, sent by the background unasked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabView {
+    pub tab_id: i32,
+    pub view: BgMessage,
 }
 
 /// What the background learns of the sender from the browser, never from the message.

@@ -125,7 +125,9 @@ impl Verdict {
             Verdict::Muted { until_s: None } => "statusMuted",
             Verdict::Stalled { silent_s } => return ("statusStalled", vec![silent_s.to_string()]),
             Verdict::HttpError { status, .. } => return ("statusHttpError", vec![status.to_string()]),
-            Verdict::ServerMessage { msg } => return ("statusServerMessage", vec![msg.clone()]),
+            // Its text is the server's (or whatever answered in its place: the page's own service
+            // worker can): Unbusy never shows text of another's choosing. The page shows it.
+            Verdict::ServerMessage { .. } => "statusServerMessage",
             Verdict::Unknown => "statusUnknown",
         };
         (key, Vec::new())

@@ -81,10 +81,17 @@ pub fn lines(events: &[VerdictEvent], limit: usize) -> Vec<EventLine> {
     for (i, answer) in events.iter().enumerate() {
         let Some(after) = answer.after_retries.filter(|_| answer.verdict == Verdict::Ok) else { continue };
         let since = answer.at_ms - after.waited_ms - FOLD_SLACK_MS;
-        // Older events come later in the list; the oldest failure of the run keeps the line.
-        let run: Vec<usize> = (i + 1..events.len())
-            .filter(|&j| !folded[j] && events[j].tab_id == answer.tab_id && events[j].verdict != Verdict::Ok && events[j].at_ms >= since)
-            .collect();
+        // Older events come later in the list; the oldest failure of the run keeps the line. The
+        // run ends at the tab's previous answer: a failure before it was another one.
+        let mut run: Vec<usize> = Vec::new();
+        for j in (i + 1..events.len()).filter(|&j| events[j].tab_id == answer.tab_id) {
+            if events[j].verdict == Verdict::Ok || events[j].at_ms < since {
+                break;
+            }
+            if !folded[j] {
+                run.push(j);
+            }
+        }
         let Some(&first) = run.last() else { continue };
         folded[i] = true;
         for &j in &run[..run.len() - 1] {
@@ -144,6 +151,20 @@ mod tests {
         assert_eq!(shown[2].ended.as_ref().unwrap().args, ["2", "7"]);
         assert_eq!((shown[2].tone, shown[0].tone), (Tone::Good, Tone::Problem));
         assert_eq!(shown[2].place, "/api/v0/chat/completion · xhr");
+    }
+
+    #[test]
+    fn a_failure_before_the_tabs_previous_answer_is_not_folded_into_a_later_run() {
+        let busy = || Verdict::Busy { code: "server_busy".into() };
+        let events = vec![
+            event(10_000.0, 1, Verdict::Ok, Some(RetrySummary { attempts: 1, waited_ms: 8_000.0 })),
+            event(4_000.0, 1, busy(), None),
+            event(3_000.0, 1, Verdict::Ok, None),
+            event(2_500.0, 1, Verdict::AuthExpired, None),
+        ];
+        let said: Vec<(String, bool)> = lines(&events, 8).into_iter().map(|l| (l.what.key, l.ended.is_some())).collect();
+        let expected = [("event_busy", true), ("event_ok", false), ("event_auth_expired", false)];
+        assert_eq!(said, expected.map(|(k, e)| (k.to_string(), e)));
     }
 
     #[test]

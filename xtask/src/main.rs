@@ -254,9 +254,17 @@ struct WasmModule {
 /// at run time). The named module before wasm-opt stays in target/wasm-bindgen for twiggy.
 fn build_wasm(root: &Path, package: &str, name: &'static str, restartable: bool) -> Result<WasmModule> {
     // One target directory whichever sources are built: the package check reuses what is compiled.
+    // Paths of the machine that built it stay out of the WASM (panic locations of dependencies
+    // name their sources; Unbusy's own are relative): the zips are the same wherever Cargo
+    // keeps its registry.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
     run(Command::new("cargo")
         .args(["build", "--lib", "--release", "--target", WASM_TARGET, "-p", package])
         .env("CARGO_TARGET_DIR", cargo_target_dir())
+        .env("RUSTFLAGS", format!("--remap-path-prefix={}=/cargo", cargo_home.display()))
         .current_dir(root))?;
     let bindgen_dir = root.join("target/wasm-bindgen");
     run(Command::new("wasm-bindgen")
