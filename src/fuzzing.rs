@@ -134,7 +134,7 @@ pub fn check_decoders(data: &[u8]) {
     let longest = restore::longest_wait_ms(&crate::retry::Policy::with_settings(hub.settings()));
     assert!(state.budget.cooldown_until_ms <= now + longest);
     assert!(state.tabs.iter().filter_map(|t| t.pending.as_ref()).all(|p| p.due_ms <= now + longest));
-    assert!(state.paused_until_ms.is_finite() && state.paused_until_ms <= now + 24.0 * 3_600_000.0, "a stored pause lasts a day at most");
+    assert!(state.paused_until_ms.is_finite() && state.paused_until_ms <= now + crate::hub::MAX_PAUSE_MS, "a stored pause lasts a day at most");
     assert_eq!(hub.history().hours.len(), 24);
     if let Ok(message) = serde_json::from_value::<UiMessage>(value.clone()) {
         hub.handle_ui(message, now);

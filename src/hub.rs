@@ -819,8 +819,9 @@ fn end_failure(tab: &mut TabRetry) {
     tab.first_failure_ms = 0.0;
 }
 
-/// The longest pause the popup can ask for.
-const MAX_PAUSE_MINUTES: u32 = 24 * 60;
+/// The longest pause the popup can ask for (and the longest a restored state keeps).
+pub const MAX_PAUSE_MINUTES: u32 = 24 * 60;
+pub const MAX_PAUSE_MS: f64 = MAX_PAUSE_MINUTES as f64 * 60_000.0;
 
 /// A stable name for the page's conversation: its path, hashed (FNV-1a), so the state never holds
 /// it; 53 bits, so JavaScript stores it as a number exactly. The new-chat page (`/`) is 0, unknown:
@@ -1035,7 +1036,7 @@ mod tests {
         assert!(matches!(answer(&mut hub, 3, 3, COMPLETION, BUSY, 10_000.0).decision, Some(Decision::Retry { .. })));
         // A pause ends on its own; asking for a week gives a day at most.
         hub.handle_ui(UiMessage::UiPause { minutes: 7 * 24 * 60 }, 20_000.0);
-        assert_eq!(hub.state().paused_until_ms, 20_000.0 + 24.0 * 3_600_000.0);
+        assert_eq!(hub.state().paused_until_ms, 20_000.0 + 24.0 * 3_600_000.0, "a day");
         assert_eq!(hub.pause_reply(20_000.0 + 25.0 * 3_600_000.0), BgUiMessage::BgPause { until_ms: 0.0, badge: banner::pause_badge(false), tabs: vec![] });
     }
 

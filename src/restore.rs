@@ -79,7 +79,7 @@ impl HubState {
         let excess = self.latency_ms.len().saturating_sub(LATENCY_SAMPLES);
         self.latency_ms.drain(..excess);
         // A pause lasts a day at most: a stored one that is longer (or not a time) is over.
-        if !(self.paused_until_ms.is_finite() && self.paused_until_ms <= now_ms + 24.0 * 3_600_000.0) {
+        if !(self.paused_until_ms.is_finite() && self.paused_until_ms <= now_ms + crate::hub::MAX_PAUSE_MS) {
             self.paused_until_ms = 0.0;
         }
     }
