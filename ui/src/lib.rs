@@ -1,29 +1,58 @@
-//! The popup's WASM module, over the same pure crate as the background's: the popup's analysis
-//! (diagnose) runs here, in the popup, so the background's WASM carries none of it.
+//! The extension pages' WASM module (popup and options), over the same pure crate as the
+//! background's: the popup's analysis (diagnose) runs here, so the background's WASM carries none
+//! of it. What the pages decide is in `present` (plain Rust); `popup` and `options` render with
+//! web-sys and are the pages' whole logic (their JavaScript only loads this module).
 
+use serde_json::Value;
 use unbusy::diagnose::cookies::FirstSeen;
 use unbusy::diagnose::view::{self, DiagnoseInput, HubFacts, PopupView};
 use unbusy::lenient;
 
+pub mod present;
+
+#[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
+mod options;
+#[cfg(target_arch = "wasm32")]
+mod popup;
+#[cfg(target_arch = "wasm32")]
+mod webext;
+
 /// The popup's view from what it gathered (`input`) and what the background told it (`facts`),
 /// each read field by field: a damaged part (storage, or a background of another version) must
 /// not blank the popup.
-pub fn diagnose(input: &serde_json::Value, facts: &serde_json::Value) -> (PopupView, FirstSeen) {
+pub fn diagnose(input: &Value, facts: &Value) -> (PopupView, FirstSeen) {
     let input: DiagnoseInput = lenient::field_by_field(input);
     let facts: HubFacts = lenient::field_by_field(facts);
     view::build(&input, &facts)
 }
 
+/// The facts in the background's `bg_facts` reply (read leniently by `diagnose`), if it is one.
+pub fn facts_of(reply: &Value) -> Option<&Value> {
+    let tag = serde_json::to_value(unbusy::protocol::BgUiMessage::BgFacts { facts: Box::default() }).ok()?["type"].clone();
+    (reply["type"] == tag).then_some(&reply["facts"])
+}
+
+/// The storage key the background keeps `name` under (`protocol::STORAGE_KEYS`).
+pub fn storage_key(name: &str) -> &'static str {
+    unbusy::protocol::STORAGE_KEYS.iter().find(|(known, _)| *known == name).map_or_else(|| panic!("no storage key {name}"), |(_, key)| *key)
+}
+
 #[cfg(target_arch = "wasm32")]
 mod bindings {
-    use unbusy::js_values::{stored, to_js};
     use wasm_bindgen::prelude::*;
 
-    /// `{view, first_seen}`.
+    /// popup.html's entry point.
     #[wasm_bindgen]
-    pub fn diagnose(input: JsValue, facts: JsValue) -> JsValue {
-        let (view, first_seen) = super::diagnose(&stored(input), &stored(facts));
-        to_js(&serde_json::json!({ "view": view, "first_seen": first_seen }))
+    pub fn popup() {
+        super::popup::start();
+    }
+
+    /// options.html's entry point.
+    #[wasm_bindgen]
+    pub fn options() {
+        super::options::start();
     }
 }
 
@@ -36,5 +65,19 @@ mod tests {
         let (view, _) = super::diagnose(&json!({"now_ms": "soon", "recent": 3}), &json!({"history": {"hours": "many"}, "retries": [1, 2]}));
         assert_eq!(view.chart.len(), 24, "a damaged history reads as an empty one");
         assert!(view.retries.is_empty());
+    }
+
+    #[test]
+    fn only_a_facts_reply_gives_facts() {
+        assert_eq!(super::facts_of(&json!({"type": "bg_facts", "facts": {"missing_control": 1}})), Some(&json!({"missing_control": 1})));
+        assert_eq!(super::facts_of(&json!({"type": "bg_settings", "facts": {}})), None);
+        assert_eq!(super::facts_of(&json!(null)), None);
+    }
+
+    #[test]
+    fn the_pages_storage_keys_exist() {
+        for name in ["recentEvents", "statusIncident", "cookieFirstSeen"] {
+            assert_eq!(super::storage_key(name), name);
+        }
     }
 }

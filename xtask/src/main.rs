@@ -1,7 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, instead of shell scripts and make.
 //!
 //!   setup   install what building and testing need (wasm32 target, wasm-bindgen CLI at the
-//!           version pinned in Cargo.lock, npm packages, Debian's chromium, chromium-driver,
+//!           version pinned in Cargo.lock, wasm-pack at WASM_PACK_VERSION, npm packages, Debian's chromium, chromium-driver,
 //!           firefox-esr and CJK fonts)
 //!   build   setup + build the WASM core and write dist/chrome and dist/firefox
 //!   test    setup + build + every test: cargo tests, web-ext lint, end-to-end in both browsers
@@ -29,6 +29,8 @@ type Result<T = ()> = std::result::Result<T, String>;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const BROWSERS: [&str; 2] = ["chrome", "firefox"];
+/// wasm-pack builds both WASM modules (with the wasm-bindgen CLI above, installing nothing itself).
+pub(crate) const WASM_PACK_VERSION: &str = "0.13.1";
 const APT_PACKAGES: [&str; 4] = ["chromium", "chromium-driver", "firefox-esr", "fonts-noto-cjk"];
 
 fn main() {
@@ -141,6 +143,11 @@ fn setup() -> Result {
         run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &format!("={version}")]))?;
     }
 
+    step("setup: wasm-pack");
+    if output(Command::new("wasm-pack").arg("--version")).unwrap_or_default().trim() != format!("wasm-pack {WASM_PACK_VERSION}") {
+        run(Command::new("cargo").args(["install", "wasm-pack", "--version", &format!("={WASM_PACK_VERSION}")]))?;
+    }
+
     step("setup: browsers and fonts (Debian packages)");
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
@@ -209,8 +216,8 @@ fn build_dist_in(root: &Path) -> Result<BuildReport> {
     step("build: generated protocol module");
     generate(root)?;
     step("build: WASM modules (the background's core, the popup's module)");
-    let core = build_wasm(root, "unbusy", "unbusy", true)?;
-    let ui = build_wasm(root, "unbusy-ui", "unbusy_ui", false)?;
+    let core = build_wasm(root, ".", "unbusy", true)?;
+    let ui = build_wasm(root, "ui", "unbusy_ui", false)?;
 
     step("build: dist/chrome and dist/firefox");
     let source: Value =
@@ -252,7 +259,7 @@ struct WasmModule {
 /// Builds `package` for the web: cargo, wasm-bindgen (the glue made restartable for the
 /// background's core), then npm binaryen's wasm-opt (Debian's is too old and its output breaks
 /// at run time). The named module before wasm-opt stays in target/wasm-bindgen for twiggy.
-fn build_wasm(root: &Path, package: &str, name: &'static str, restartable: bool) -> Result<WasmModule> {
+fn build_wasm(root: &Path, crate_dir: &str, name: &'static str, restartable: bool) -> Result<WasmModule> {
     // One target directory whichever sources are built: the package check reuses what is compiled.
     // Paths of the machine that built it stay out of the WASM (panic locations of dependencies
     // name their sources; Unbusy's own are relative): the zips are the same wherever Cargo
@@ -261,16 +268,16 @@ fn build_wasm(root: &Path, package: &str, name: &'static str, restartable: bool)
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .ok_or("neither CARGO_HOME nor HOME is set")?;
-    run(Command::new("cargo")
-        .args(["build", "--lib", "--release", "--target", WASM_TARGET, "-p", package])
+    let bindgen_dir = root.join("target/wasm-bindgen");
+    // `no-install`: the wasm-bindgen CLI `setup` pinned, nothing downloaded; wasm-opt runs below
+    // (npm's binaryen; the crates' wasm-pack metadata turns its own off).
+    run(Command::new("wasm-pack")
+        .args(["--quiet", "build", "--release", "--target", "web", "--no-typescript", "--no-pack", "--mode", "no-install", "--out-name", name, "--out-dir"])
+        .arg(&bindgen_dir)
+        .arg(root.join(crate_dir))
         .env("CARGO_TARGET_DIR", cargo_target_dir())
         .env("RUSTFLAGS", format!("--remap-path-prefix={}=/cargo", cargo_home.display()))
         .current_dir(root))?;
-    let bindgen_dir = root.join("target/wasm-bindgen");
-    run(Command::new("wasm-bindgen")
-        .arg(cargo_target_dir().join(format!("{WASM_TARGET}/release/{name}.wasm")))
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
-        .arg(&bindgen_dir))?;
     let glue = bindgen_dir.join(format!("{name}.js"));
     if restartable {
         let made = make_core_restartable(&std::fs::read_to_string(&glue).map_err(|e| e.to_string())?)?;

@@ -96,10 +96,11 @@ pub fn source_archive(root: &Path) -> Result<u64> {
         let zip = root.join("dist").join(format!("unbusy-{browser}.zip"));
         sums += &format!("    {}  dist/unbusy-{browser}.zip\n", sha256(&zip)?);
     }
+    let wasm_pack = crate::WASM_PACK_VERSION;
     let rebuild = format!(
         "# Rebuilding Unbusy's packages\n\n\
          Tools (pinned): Rust {channel} with the wasm32-unknown-unknown target (rust-toolchain.toml), \
-         wasm-bindgen-cli {bindgen} (the same version as the wasm-bindgen crate in Cargo.lock), \
+         wasm-bindgen-cli {bindgen} (the same version as the wasm-bindgen crate in Cargo.lock), wasm-pack {wasm_pack}, \
          binaryen {binaryen}'s wasm-opt and web-ext from npm (tests/e2e/package-lock.json), on Debian \
          with git, node and npm. `cargo xtask setup` installs the rest.\n\n\
          The one command, from this directory:\n\n    cargo xtask package\n\n\

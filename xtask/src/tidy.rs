@@ -169,6 +169,8 @@ fn extension_text_keys_in_every_locale(root: &Path) -> Problems {
     let mut keys = Vec::new();
     let mut files = files_under(&root.join("extension"), &["js", "html", "json"]);
     files.push(root.join("manifest.json"));
+    // The pages' Rust (ui/): `t("key", …)` and `notice("key")`.
+    files.extend(files_under(&root.join("ui/src"), &["rs"]));
     for path in files.into_iter().filter(|p| !p.components().any(|c| c.as_os_str() == "_locales")) {
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
@@ -191,7 +193,7 @@ fn keys_named_in(text: &str) -> BTreeSet<String> {
             keys.insert(key.to_string());
         }
     }
-    for call in ["getMessage(", "t("] {
+    for call in ["getMessage(", "t(", "notice("] {
         let mut rest = text;
         while let Some(at) = rest.find(call) {
             let before = rest[..at].chars().next_back();
@@ -226,7 +228,8 @@ fn first_argument(rest: &str) -> &str {
 }
 
 /// The string literals an expression can evaluate to: a literal at its start or right after the
-/// `?` or `:` of a conditional (`a === "x" ? "k1" : "k2"` gives k1 and k2, not x).
+/// `?` or `:` of a conditional (`a === "x" ? "k1" : "k2"` gives k1 and k2, not x), or right
+/// after the `{` of a Rust branch (`if a { "k1" } else { "k2" }`).
 fn possible_literal_values(expression: &str) -> Vec<String> {
     let mut values = Vec::new();
     let mut previous = None;
@@ -235,7 +238,7 @@ fn possible_literal_values(expression: &str) -> Vec<String> {
         if matches!(c, '"' | '\'' | '`') {
             let end = expression[i + 1..].find(c).map_or(expression.len(), |n| i + 1 + n);
             let literal = &expression[i + 1..end];
-            let is_value = matches!(previous, None | Some('?') | Some(':'));
+            let is_value = matches!(previous, None | Some('?') | Some(':') | Some('{'));
             if is_value && !literal.contains("${") {
                 values.push(literal.to_string());
             }
@@ -421,6 +424,16 @@ mod tests {
         "#;
         let keys: Vec<String> = keys_named_in(script).into_iter().collect();
         assert_eq!(keys, ["bannerContinuing", "bannerRetrying", "bannerStop", "extName", "notifyTitle", "popupTitle"]);
+    }
+
+    #[test]
+    fn keys_are_read_from_the_pages_rust() {
+        let source = r#"
+            let steps = t(if firefox { "clearFirefox" } else { "clearChrome" }, &[]);
+            self.notice("permissionDenied"); let tag = t(&format!("likelihood_{name}"), &[]); split_fixes(&view.fixes);
+        "#;
+        let keys: Vec<String> = keys_named_in(source).into_iter().collect();
+        assert_eq!(keys, ["clearChrome", "clearFirefox", "permissionDenied"]);
     }
 
     #[test]
