@@ -135,8 +135,10 @@ impl Popup {
         let Some(facts) = crate::facts_of(&reply) else { return };
         let (view, first_seen) = crate::diagnose(&input, facts);
         settled(self.api.storage().local().set(&to_js(&json!({ storage_key("cookieFirstSeen"): first_seen })))).await;
-        self.render(&view);
-        *self.view.borrow_mut() = Some(view);
+        let previous = self.view.borrow_mut().replace(view);
+        if let Some(view) = self.view.borrow().as_ref() {
+            self.render(view, previous.as_ref());
+        }
     }
 
     /// One line under the findings: what a button did, or why it could not.
@@ -149,7 +151,11 @@ impl Popup {
         Date::new(&JsValue::from_f64(at_ms)).to_locale_time_string_with_options(&self.api.i18n().get_ui_language(), &options).into()
     }
 
-    fn render(self: &Rc<Self>, view: &PopupView) {
+    /// Rebuilds only the parts that changed since `previous`, and gives the focus back to the
+    /// same control when its part was rebuilt: the view refreshes while the user moves through
+    /// it by keyboard.
+    fn render(self: &Rc<Self>, view: &PopupView, previous: Option<&PopupView>) {
+        let focused = focused_control();
         let glance = by_id::<HtmlElement>("glance");
         set_data(&glance, "tone", &present::name_of(&view.glance.tone));
         by_id::<Element>("glance-text").set_text_content(Some(&t(&view.glance.sentence, &view.glance.args)));
@@ -163,17 +169,26 @@ impl Popup {
 
         self.render_retries(&view.retries);
 
-        fill(&by_id::<Element>("findings"), view.findings.iter().map(|f| self.card(f)));
-        by_id::<HtmlElement>("no-findings").set_hidden(!view.findings.is_empty());
-
-        // Fixes that are unlikely to help stay one click away, still with their "why".
-        let (likely, unlikely) = present::split_fixes(&view.fixes);
-        fill(&by_id::<Element>("fixes"), likely.into_iter().map(|f| self.card(f)));
-        by_id::<HtmlElement>("more-fixes-box").set_hidden(unlikely.is_empty());
-        fill(&by_id::<Element>("more-fixes"), unlikely.into_iter().map(|f| self.card(f)));
-
-        self.render_chart(view);
-        self.render_events(view);
+        if previous.is_none_or(|old| old.findings != view.findings) {
+            fill(&by_id::<Element>("findings"), view.findings.iter().map(|f| self.card(f)));
+            by_id::<HtmlElement>("no-findings").set_hidden(!view.findings.is_empty());
+        }
+        if previous.is_none_or(|old| old.fixes != view.fixes) {
+            // Fixes that are unlikely to help stay one click away, still with their "why".
+            let (likely, unlikely) = present::split_fixes(&view.fixes);
+            fill(&by_id::<Element>("fixes"), likely.into_iter().map(|f| self.card(f)));
+            by_id::<HtmlElement>("more-fixes-box").set_hidden(unlikely.is_empty());
+            fill(&by_id::<Element>("more-fixes"), unlikely.into_iter().map(|f| self.card(f)));
+        }
+        if previous.is_none_or(|old| old.chart != view.chart) {
+            self.render_chart(view);
+        }
+        if previous.is_none_or(|old| old.recent != view.recent) {
+            self.render_events(view);
+        }
+        if let Some((card, action)) = focused {
+            refocus(&card, &action);
+        }
     }
 
     fn render_retries(&self, retries: &[RetryStatus]) {
@@ -379,5 +394,34 @@ impl Popup {
             None => self.notice("statusResultFailed"),
         }
         self.refresh().await;
+    }
+}
+
+/// The card (`data-id`) and action (`data-action`) of the focused button, if a card's.
+fn focused_control() -> Option<(String, String)> {
+    let active = crate::dom::document().active_element()?.dyn_into::<HtmlElement>().ok()?;
+    let action = active.dataset().get("action")?;
+    let card = active.closest("li[data-id]").ok()??.dyn_into::<HtmlElement>().ok()?.dataset().get("id")?;
+    Some((card, action))
+}
+
+/// Focus back on that control if a rebuild took it away (focus fell to the body).
+fn refocus(card: &str, action: &str) {
+    let document = crate::dom::document();
+    let lost = document.active_element().is_none_or(|e| e.tag_name().eq_ignore_ascii_case("body"));
+    if !lost {
+        return;
+    }
+    let cards = document.query_selector_all("li[data-id]").expect("a valid selector");
+    for index in 0..cards.length() {
+        let Some(item) = cards.item(index).and_then(|n| n.dyn_into::<HtmlElement>().ok()) else { continue };
+        if item.dataset().get("id").as_deref() != Some(card) {
+            continue;
+        }
+        let selector = format!("button[data-action=\"{action}\"]");
+        if let Some(button) = item.query_selector(&selector).ok().flatten().and_then(|b| b.dyn_into::<HtmlElement>().ok()) {
+            let _ = button.focus();
+            return;
+        }
     }
 }
