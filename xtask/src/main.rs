@@ -215,7 +215,7 @@ fn build_dist() -> Result<BuildReport> {
 fn build_dist_in(root: &Path) -> Result<BuildReport> {
     step("build: generated protocol module");
     generate(root)?;
-    step("build: WASM modules (the background's core, the popup's module)");
+    step("build: WASM modules (the background's core, the extension pages' module)");
     let core = build_wasm(root, ".", "unbusy", true)?;
     let ui = build_wasm(root, "ui", "unbusy_ui", false)?;
 
@@ -243,7 +243,7 @@ fn build_dist_in(root: &Path) -> Result<BuildReport> {
         (raw, gzip)
     });
     eprintln!("WASM core (background): {wasm_raw} bytes raw, {wasm_gzip} bytes gzip -9");
-    eprintln!("WASM popup module: {ui_raw} bytes raw, {ui_gzip} bytes gzip -9");
+    eprintln!("WASM extension pages' module (popup, options): {ui_raw} bytes raw, {ui_gzip} bytes gzip -9");
     Ok(BuildReport { wasm_raw, wasm_gzip, ui_raw, ui_gzip })
 }
 
@@ -520,7 +520,7 @@ fn footprint(built: &BuildReport) -> Result<String> {
     let kib = |bytes: u64| format!("{:.1} KiB", bytes as f64 / 1024.0);
     let mut out = String::from("## Footprint\n\n");
     out += &format!(
-        "`cargo xtask bench` writes this section. The background's WASM as shipped (`wasm-opt -Oz`): **{} raw, {} gzip -9** ({} and {} bytes); the popup's module (ui/, loaded by the popup only): {} raw, {} gzip -9. The store zips (`cargo xtask package`): {}.\n\n",
+        "`cargo xtask bench` writes this section. The background's WASM as shipped (`wasm-opt -Oz`): **{} raw, {} gzip -9** ({} and {} bytes); the extension pages' module (ui/, loaded by the popup and options only): {} raw, {} gzip -9. The store zips (`cargo xtask package`): {}.\n\n",
         kib(built.wasm_raw),
         kib(built.wasm_gzip),
         built.wasm_raw,
