@@ -6,9 +6,6 @@ import init, { Core, reinitCore } from "./core/unbusy.js";
 const api = globalThis.browser || globalThis.chrome;
 const P = globalThis.UnbusyProtocol;
 const { hubState: STATE_KEY, busyHistory: HISTORY_KEY, settings: SETTINGS_KEY, coreFaults: FAULTS_KEY, recentEvents: RECENT_EVENTS_KEY } = P.storage;
-const BACKSTOP_ALARM = "retry-backstop";
-const SILENCE_ALARM = "stream-silence";
-const PAUSE_ALARM = "pause-end";
 // A core that traps is replaced at most this often; past that it stays down until the window moves.
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 10 * 60 * 1000;
@@ -72,81 +69,35 @@ function write(task) {
   return writing;
 }
 
-function record(event) {
-  return write(async () => {
+// What the core asked for (src/effects.rs), carried out in order; resolves once its writes are done.
+const EFFECTS = {
+  record: ({ event }) => write(async () => {
     const stored = await api.storage.session.get(RECENT_EVENTS_KEY);
-    const events = [event, ...(stored[RECENT_EVENTS_KEY] || [])].slice(0, P.caps.recentEvents);
-    await api.storage.session.set({ [RECENT_EVENTS_KEY]: events });
-  });
-}
-
-// One tab's badge, or every tab's (no tab: the pause).
-function setBadge(tabId, badge) {
-  const where = tabId === undefined ? {} : { tabId };
-  api.action.setBadgeText({ ...where, text: badge.text }).catch(() => {});
-  if (badge.text) api.action.setBadgeBackgroundColor({ ...where, color: badge.color }).catch(() => {});
-}
-
-// The pause the user set in the popup: its badge, an alarm at its end, the views of the tabs
-// whose countdown it ended.
-function applyPause(pause) {
-  setBadge(undefined, pause.badge);
-  for (const { tab_id: tabId, view } of pause.tabs || []) api.tabs.sendMessage(tabId, view).catch(() => {});
-  if (pause.until_ms) api.alarms.create(PAUSE_ALARM, { when: pause.until_ms });
-  else api.alarms.clear(PAUSE_ALARM).catch(() => {});
-  persist(api.storage.session, STATE_KEY, (c) => c.state());
-}
-
-// The core asks for a notification only if the user turned them on; the permission may be gone since.
-function notify(notice) {
-  const say = (text) => api.i18n.getMessage(text.key, text.args);
-  if (!api.notifications) return;
-  api.notifications.create(notice.id, { type: "basic", iconUrl: api.runtime.getURL("icons/icon-128.png"), title: say(notice.title), message: say(notice.message) }).catch(() => {});
-}
-
-// Stores what the core holds now (nothing if it faulted meanwhile: the last good copy stays).
-function persist(area, key, read) {
-  write(async () => {
-    const value = await callCore(read);
-    if (value) await area.set({ [key]: value });
-  });
-}
-
-async function applyOutcome(outcome, tabId) {
-  if (outcome.record) await record(outcome.record);
-  if (outcome.persist) persist(api.storage.session, STATE_KEY, (c) => c.state());
-  if (outcome.history_changed) persist(api.storage.local, HISTORY_KEY, (c) => c.history());
-  if (outcome.alarm_at_ms) api.alarms.create(BACKSTOP_ALARM, { when: outcome.alarm_at_ms });
-  if (outcome.silence_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: outcome.silence_check_at_ms });
-  if (outcome.badge) setBadge(tabId, outcome.badge);
-  if (outcome.notice) notify(outcome.notice);
-}
-
-// What the core found without a message from the tab (alarms): applied, and its view sent to the tab.
-async function deliver(found) {
-  for (const { tab_id: tabId, outcome } of found || []) {
-    await applyOutcome(outcome, tabId);
-    if (outcome.reply) api.tabs.sendMessage(tabId, outcome.reply).catch(() => {});
-  }
+    await api.storage.session.set({ [RECENT_EVENTS_KEY]: [event, ...(stored[RECENT_EVENTS_KEY] || [])].slice(0, P.caps.recentEvents) });
+  }),
+  store: ({ area, key, value }) => write(() => api.storage[area].set({ [key]: value })),
+  alarm: ({ name, at_ms: at }) => (at ? api.alarms.create(name, { when: at }) : api.alarms.clear(name)),
+  badge: ({ text, color }) => Promise.all([api.action.setBadgeText(text), color && api.action.setBadgeBackgroundColor(color)]),
+  // Asked for only if the user turned notifications on; the permission may be gone since.
+  notify: ({ notice }) => api.notifications && api.notifications.create(notice.id, {
+    type: "basic", iconUrl: api.runtime.getURL("icons/icon-128.png"),
+    title: api.i18n.getMessage(notice.title.key, notice.title.args), message: api.i18n.getMessage(notice.message.key, notice.message.args),
+  }),
+  send: ({ tab_id: tabId, message }) => api.tabs.sendMessage(tabId, message),
+};
+function perform(effects) {
+  // Each started now, in order (a throw or a rejection stops only its own effect).
+  for (const effect of effects || []) new Promise((done) => done(EFFECTS[effect.do](effect))).catch(() => {});
+  return writing;
 }
 
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (sender.id !== api.runtime.id) return false;
   const fromOwnPage = !sender.tab || (sender.url || "").startsWith(api.runtime.getURL(""));
-  (async () => {
-    if (fromOwnPage) {
-      const reply = await callCore((c) => c.handleUi(message));
-      if (reply && reply.saved) await api.storage.sync.set({ [SETTINGS_KEY]: reply.settings });
-      if (reply && reply.type === P.types.bgPause) applyPause(reply);
-      sendResponse(reply);
-      return;
-    }
-    const from = { tab_id: sender.tab.id, frame_id: sender.frameId || 0, incognito: Boolean(sender.tab.incognito), now_ms: Date.now(), local_hour: new Date().getHours() };
-    const outcome = await callCore((c) => c.handle(message, from));
-    if (!outcome) { sendResponse(null); return; }
-    await applyOutcome(outcome, sender.tab.id);
-    sendResponse(outcome.reply);
-  })().catch(() => sendResponse(null));
+  const from = !fromOwnPage && { tab_id: sender.tab.id, frame_id: sender.frameId || 0, incognito: Boolean(sender.tab.incognito), now_ms: Date.now(), local_hour: new Date().getHours() };
+  callCore((c) => (fromOwnPage ? c.handleUi(message) : c.handle(message, from)))
+    .then(async (result) => { await perform(result && result.effects); sendResponse(result ? result.reply : null); })
+    .catch(() => sendResponse(null));
   return true;
 });
 
@@ -155,19 +106,6 @@ api.storage.onChanged.addListener((changes, area) => {
   if (area === "sync" && changes[SETTINGS_KEY]) callCore((c) => c.applyStoredSettings(changes[SETTINGS_KEY].newValue));
 });
 
-api.alarms.onAlarm.addListener((alarm) => {
-  // Backstop for a timer the page did not run (a throttled hidden tab): the core acts for it.
-  if (alarm.name === BACKSTOP_ALARM) callCore((c) => c.overdue(Date.now())).then(deliver);
-  if (alarm.name === PAUSE_ALARM) callCore((c) => c.pauseState(Date.now())).then((pause) => pause && applyPause(pause));
-  // Streams that went silent past the server's heartbeat limit: the core names them dead.
-  if (alarm.name === SILENCE_ALARM) {
-    callCore((c) => c.stalled(Date.now())).then((result) => {
-      if (result && result.next_check_at_ms) api.alarms.create(SILENCE_ALARM, { when: result.next_check_at_ms });
-      return deliver(result && result.found);
-    });
-  }
-});
+api.alarms.onAlarm.addListener((alarm) => { callCore((c) => c.alarm(alarm.name, Date.now())).then(perform); });
 
-api.tabs.onRemoved.addListener((tabId) => {
-  callCore((c) => c.forgetTab(tabId)).then(() => persist(api.storage.session, STATE_KEY, (c) => c.state()));
-});
+api.tabs.onRemoved.addListener((tabId) => { callCore((c) => c.forgetTab(tabId)).then(perform); });

@@ -62,7 +62,6 @@
   for (const route of P.routes.stream) ROUTES[route] = "stream";
   for (const route of P.routes.json) ROUTES[route] = "json";
   const isStreamRoute = (route) => ROUTES[route] === "stream";
-  const HEADERS = P.headers;
 
   let port = null;
   let detached = false;
@@ -118,9 +117,9 @@
 
   function pickHeaders(get) {
     const picked = {};
-    for (let i = 0; i < HEADERS.length; i += 1) {
-      const value = get(HEADERS[i]);
-      if (value !== null && value !== undefined) picked[HEADERS[i]] = apply(slice, String(value), [0, P.caps.textChars]);
+    for (let i = 0; i < P.headers.length; i += 1) {
+      const value = get(P.headers[i]);
+      if (value !== null && value !== undefined) picked[P.headers[i]] = apply(slice, String(value), [0, P.caps.textChars]);
     }
     return picked;
   }

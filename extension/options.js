@@ -1,5 +1,4 @@
 // The options page is Rust (ui/src/options.rs); this loads it.
 import init, { options } from "./ui/unbusy_ui.js";
 
-await init();
-options();
+init().then(options);

@@ -1,5 +1,4 @@
 // The popup is Rust (ui/src/popup.rs); this loads it.
 import init, { popup } from "./ui/unbusy_ui.js";
 
-await init();
-popup();
+init().then(popup);

@@ -101,10 +101,7 @@
     if (key !== pageReported) { pageReported = key; post(facts); }
   }
 
-  function send(message) {
-    reportPage();
-    post(message);
-  }
+  const send = (message) => { reportPage(); post(message); };
 
   function onHookMessage(msg) {
     const clean = withinRate() ? check(msg) : null;

@@ -3,9 +3,10 @@
 use wasm_bindgen::prelude::*;
 
 use crate::diagnose::view::CoreFaults;
-use crate::hub::{Hub, Outcome};
+use crate::effects::{self, Effect, Stored};
+use crate::hub::Hub;
 use crate::js_values::{from_js, stored, to_js};
-use crate::protocol::{CsMessage, Sender, UiMessage, MAX_CHUNK_BYTES};
+use crate::protocol::{storage_key, CsMessage, Sender, UiMessage, MAX_CHUNK_BYTES};
 use crate::restore;
 use crate::settings::Settings;
 use crate::watch::DropReason;
@@ -21,29 +22,12 @@ fn set(target: &js_sys::Object, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(target, &key.into(), value);
 }
 
-/// `{reply, record, persist, badge, notice, alarm_at_ms, history_changed, silence_check_at_ms}`.
-fn outcome_to_js(outcome: &Outcome) -> JsValue {
+/// `{reply, effects}`.
+fn answer(reply: JsValue, effects: JsValue) -> JsValue {
     let result = js_sys::Object::new();
-    set(&result, "reply", &to_js(&outcome.reply));
-    set(&result, "record", &to_js(&outcome.record));
-    set(&result, "persist", &outcome.persist.into());
-    set(&result, "badge", &to_js(&outcome.badge));
-    set(&result, "notice", &to_js(&outcome.notice));
-    set(&result, "alarm_at_ms", &to_js(&outcome.alarm_at_ms));
-    set(&result, "history_changed", &outcome.history_changed.into());
-    set(&result, "silence_check_at_ms", &to_js(&outcome.silence_check_at_ms));
+    set(&result, "reply", &reply);
+    set(&result, "effects", &effects);
     result.into()
-}
-
-fn tab_outcomes(list: Vec<(i32, Outcome)>) -> JsValue {
-    let array = js_sys::Array::new();
-    for (tab_id, outcome) in list {
-        let item = js_sys::Object::new();
-        set(&item, "tab_id", &tab_id.into());
-        set(&item, "outcome", &outcome_to_js(&outcome));
-        array.push(&item);
-    }
-    array.into()
 }
 
 /// The background's core. One instance lives as long as the background does; its state is
@@ -51,6 +35,32 @@ fn tab_outcomes(list: Vec<(i32, Outcome)>) -> JsValue {
 #[wasm_bindgen]
 pub struct Core {
     hub: Hub,
+}
+
+impl Core {
+    /// The effects as the background carries them out: `{do, …}` each; what to store is read
+    /// from the core now, with where it goes.
+    fn effects(&self, effects: &[Effect]) -> JsValue {
+        let list = js_sys::Array::new();
+        for effect in effects {
+            let Effect::Store { what } = effect else {
+                list.push(&to_js(effect));
+                continue;
+            };
+            let (area, key, value) = match what {
+                Stored::State => ("session", storage_key("hubState"), to_js(self.hub.state())),
+                Stored::History => ("local", storage_key("busyHistory"), to_js(self.hub.history())),
+                Stored::Settings => ("sync", storage_key("settings"), to_js(self.hub.settings())),
+            };
+            let store = js_sys::Object::new();
+            set(&store, "do", &"store".into());
+            set(&store, "area", &area.into());
+            set(&store, "key", &key.into());
+            set(&store, "value", &value);
+            list.push(&store);
+        }
+        list.into()
+    }
 }
 
 #[wasm_bindgen]
@@ -62,81 +72,47 @@ impl Core {
         Core { hub: restore::hub_from_storage(&stored(state), &stored(settings), &stored(history), js_sys::Date::now()) }
     }
 
-    /// Handles one relay message. Returns the outcome (`outcome_to_js`);
-    /// malformed input gives `{reply: null}` and is counted.
+    /// Handles one relay message: `{reply, effects}`; malformed input gives no reply and is counted.
     pub fn handle(&mut self, message: JsValue, sender: JsValue) -> JsValue {
-        let outcome = if oversized_chunk(&message) {
-            self.hub.refuse(DropReason::OversizedChunk)
+        let (outcome, tab_id) = if oversized_chunk(&message) {
+            (self.hub.refuse(DropReason::OversizedChunk), 0)
         } else {
             match (from_js::<CsMessage>(message), from_js::<Sender>(sender)) {
-                (Some(message), Some(sender)) => self.hub.handle(message, sender, js_sys::Math::random()),
-                _ => self.hub.reject(),
+                (Some(message), Some(sender)) => (self.hub.handle(message, sender, js_sys::Math::random()), sender.tab_id),
+                _ => (self.hub.reject(), 0),
             }
         };
-        outcome_to_js(&outcome)
+        answer(to_js(&outcome.reply), self.effects(&effects::of_outcome(&outcome, tab_id)))
     }
 
-    /// The silence alarm fired: `{found: [{tab_id, outcome}], next_check_at_ms}`, one entry for each
-    /// stream found dead (the background sends its reply to that tab unasked), and when to check next.
-    pub fn stalled(&mut self, now_ms: f64) -> JsValue {
-        let (found, next) = self.hub.stalled(now_ms);
-        let result = js_sys::Object::new();
-        set(&result, "found", &tab_outcomes(found));
-        set(&result, "next_check_at_ms", &to_js(&next));
-        result.into()
-    }
-
-    /// The backstop alarm fired: `[{tab_id, outcome}]` for the tabs whose timer is overdue.
-    pub fn overdue(&mut self, now_ms: f64) -> JsValue {
-        tab_outcomes(self.hub.overdue(now_ms))
-    }
-
-    /// Handles a message from the popup or options page; `null` if malformed.
+    /// Handles a message from the popup or options page: `{reply, effects}` (no reply if malformed).
     #[wasm_bindgen(js_name = handleUi)]
     pub fn handle_ui(&mut self, message: JsValue) -> JsValue {
         match from_js::<UiMessage>(message) {
-            Some(message) => to_js(&self.hub.handle_ui(message, js_sys::Date::now())),
-            None => JsValue::NULL,
+            Some(message) => {
+                let (reply, effects) = effects::on_ui(&mut self.hub, message, js_sys::Date::now());
+                answer(to_js(&reply), self.effects(&effects))
+            }
+            None => answer(JsValue::NULL, js_sys::Array::new().into()),
         }
     }
 
-    /// The pause alarm fired: `{until_ms, badge}` (a pause since extended is not ended).
-    #[wasm_bindgen(js_name = pauseState)]
-    pub fn pause_state(&mut self, now_ms: f64) -> JsValue {
-        to_js(&self.hub.pause_reply(now_ms))
+    /// One of the alarms the effects set fired: what follows, as effects.
+    pub fn alarm(&mut self, name: &str, now_ms: f64) -> JsValue {
+        let effects = effects::on_alarm(&mut self.hub, name, now_ms);
+        self.effects(&effects)
     }
 
-    pub fn state(&self) -> JsValue {
-        to_js(self.hub.state())
-    }
-
-    pub fn history(&self) -> JsValue {
-        to_js(self.hub.history())
-    }
-
-    pub fn settings(&self) -> JsValue {
-        to_js(self.hub.settings())
+    #[wasm_bindgen(js_name = forgetTab)]
+    pub fn forget_tab(&mut self, tab_id: i32) -> JsValue {
+        let effects = effects::on_tab_removed(&mut self.hub, tab_id);
+        self.effects(&effects)
     }
 
     /// Settings changed elsewhere (another device, through sync).
     #[wasm_bindgen(js_name = applyStoredSettings)]
     pub fn apply_stored_settings(&mut self, settings: JsValue) {
         self.hub.set_settings(Settings::from_stored_value(&stored(settings)));
-    }
-
-    #[wasm_bindgen(js_name = forgetTab)]
-    pub fn forget_tab(&mut self, tab_id: i32) {
-        self.hub.forget_tab(tab_id);
-    }
-
-    #[wasm_bindgen(js_name = droppedMessages)]
-    pub fn dropped_messages(&self) -> u32 {
-        self.hub.dropped_messages()
-    }
-
-    /// Refused page messages by reason (`watch::DropCounts`).
-    pub fn drops(&self) -> JsValue {
-        to_js(&self.hub.drops())
     }
 
     /// The background restarted the core after a fault: `count` so far, the latest at `last_ms`.

@@ -5,6 +5,7 @@ pub mod banner;
 pub mod budget;
 pub mod classify;
 pub mod diagnose;
+pub mod effects;
 /// The fuzz targets' invariants, shared with `tests/fuzz_replay.rs`; not part of the extension.
 #[doc(hidden)]
 #[cfg(not(target_arch = "wasm32"))]

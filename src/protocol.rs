@@ -47,6 +47,11 @@ pub const STORAGE_KEYS: &[(&str, &str)] = &[
     // storage.sync
     ("settings", "settings"),
 ];
+/// The key the background keeps `name` under (one of `STORAGE_KEYS`).
+pub fn storage_key(name: &str) -> &'static str {
+    STORAGE_KEYS.iter().find(|(known, _)| *known == name).map_or_else(|| panic!("no storage key {name}"), |(_, key)| *key)
+}
+
 /// Recent verdicts kept for the popup.
 pub const RECENT_EVENTS_LIMIT: usize = 50;
 

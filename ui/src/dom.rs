@@ -3,7 +3,7 @@
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element, HtmlElement};
 
-use crate::webext::{t, Api};
+use crate::webext::Api;
 
 pub fn document() -> Document {
     web_sys::window().and_then(|w| w.document()).expect("an extension page has a document")
@@ -42,8 +42,10 @@ pub fn translate_page(api: &Api) {
     let nodes = document().query_selector_all("[data-i18n]").expect("a valid selector");
     for index in 0..nodes.length() {
         let Some(node) = nodes.item(index).and_then(|n| n.dyn_into::<HtmlElement>().ok()) else { continue };
-        if let Some(key) = node.dataset().get("i18n") {
-            node.set_text_content(Some(&t(&key, &[])));
+        // A key the locale lacks keeps the page's own (English) text.
+        let text = node.dataset().get("i18n").map(|key| api.i18n().get_message(&key, &js_sys::Array::new())).unwrap_or_default();
+        if !text.is_empty() {
+            node.set_text_content(Some(&text));
         }
     }
     if let Some(root) = document().document_element() {

@@ -34,10 +34,7 @@ pub fn facts_of(reply: &Value) -> Option<&Value> {
     (reply["type"] == tag).then_some(&reply["facts"])
 }
 
-/// The storage key the background keeps `name` under (`protocol::STORAGE_KEYS`).
-pub fn storage_key(name: &str) -> &'static str {
-    unbusy::protocol::STORAGE_KEYS.iter().find(|(known, _)| *known == name).map_or_else(|| panic!("no storage key {name}"), |(_, key)| *key)
-}
+pub use unbusy::protocol::storage_key;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings {

@@ -3,12 +3,13 @@
 //! it. Its live parts run on gloo-timers: the countdowns tick every second, the whole view is
 //! rebuilt every few seconds and whenever a new event is stored.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
 use js_sys::{Date, Promise};
 use serde_json::{json, Value};
+use unbusy::diagnose::cookies::FirstSeen;
 use unbusy::diagnose::view::{PopupView, RetryStatus};
 use unbusy::diagnose::{Action, Finding};
 use unbusy::js_values::to_js;
@@ -32,10 +33,14 @@ const REFRESH_EVERY_TICKS: u32 = 5;
 struct Popup {
     api: Api,
     view: RefCell<Option<PopupView>>,
+    /// Refreshes started so far: one that a later one overtook is not rendered.
+    refreshes: Cell<u32>,
+    /// What was last stored of the cookies' first sightings (written only when it changes).
+    first_seen: RefCell<Option<FirstSeen>>,
 }
 
 pub fn start() {
-    let popup = Rc::new(Popup { api: api(), view: RefCell::new(None) });
+    let popup = Rc::new(Popup { api: api(), view: RefCell::new(None), refreshes: Cell::new(0), first_seen: RefCell::new(None) });
     crate::dom::translate_page(&popup.api);
     popup.wire();
     spawn_local(popup.clone().refresh());
@@ -89,8 +94,9 @@ impl Popup {
             ticks += 1;
             if ticks % REFRESH_EVERY_TICKS == 0 {
                 spawn_local(popup.clone().refresh());
-            } else if let Some(view) = popup.view.borrow().as_ref() {
-                popup.render_retries(&view.retries);
+            } else {
+                let retries = popup.view.borrow().as_ref().map(|view| view.retries.clone());
+                popup.render_retries(&retries.unwrap_or_default());
             }
         })
         .forget();
@@ -130,15 +136,22 @@ impl Popup {
     }
 
     async fn refresh(self: Rc<Self>) {
+        let this_refresh = self.refreshes.get() + 1;
+        self.refreshes.set(this_refresh);
         let input = self.gather().await;
         let reply = settled(self.api.runtime().send_message(&to_js(&UiMessage::UiFacts))).await;
         let Some(facts) = crate::facts_of(&reply) else { return };
-        let (view, first_seen) = crate::diagnose(&input, facts);
-        settled(self.api.storage().local().set(&to_js(&json!({ storage_key("cookieFirstSeen"): first_seen })))).await;
-        let previous = self.view.borrow_mut().replace(view);
-        if let Some(view) = self.view.borrow().as_ref() {
-            self.render(view, previous.as_ref());
+        if self.refreshes.get() != this_refresh {
+            return;
         }
+        let (view, first_seen) = crate::diagnose(&input, facts);
+        if self.first_seen.borrow().as_ref() != Some(&first_seen) {
+            settled(self.api.storage().local().set(&to_js(&json!({ storage_key("cookieFirstSeen"): &first_seen })))).await;
+            self.first_seen.replace(Some(first_seen));
+        }
+        // No borrow is held while rendering: a throw in the DOM must not lock the view.
+        let previous = self.view.replace(Some(view.clone()));
+        self.render(&view, previous.as_ref());
     }
 
     /// One line under the findings: what a button did, or why it could not.
@@ -156,16 +169,19 @@ impl Popup {
     /// it by keyboard.
     fn render(self: &Rc<Self>, view: &PopupView, previous: Option<&PopupView>) {
         let focused = focused_control();
-        let glance = by_id::<HtmlElement>("glance");
-        set_data(&glance, "tone", &present::name_of(&view.glance.tone));
-        by_id::<Element>("glance-text").set_text_content(Some(&t(&view.glance.sentence, &view.glance.args)));
-
-        let paused = view.paused_until_ms > 0.0;
-        let pause_text = if paused { t("popupPausedUntil", &[self.clock(view.paused_until_ms)]) } else { String::new() };
-        by_id::<Element>("pause-text").set_text_content(Some(&pause_text));
-        let pause_button = by_id::<HtmlElement>("pause-button");
-        pause_button.set_text_content(Some(&t(if paused { "popupResume" } else { "popupPauseHour" }, &[])));
-        set_data(&pause_button, "paused", if paused { "true" } else { "false" });
+        // The headline is a live region: rewritten only when it changed, or it is read out again.
+        if previous.is_none_or(|old| old.glance != view.glance) {
+            set_data(&by_id::<HtmlElement>("glance"), "tone", &present::name_of(&view.glance.tone));
+            by_id::<Element>("glance-text").set_text_content(Some(&t(&view.glance.sentence, &view.glance.args)));
+        }
+        if previous.is_none_or(|old| old.paused_until_ms != view.paused_until_ms) {
+            let paused = view.paused_until_ms > 0.0;
+            let pause_text = if paused { t("popupPausedUntil", &[self.clock(view.paused_until_ms)]) } else { String::new() };
+            by_id::<Element>("pause-text").set_text_content(Some(&pause_text));
+            let pause_button = by_id::<HtmlElement>("pause-button");
+            pause_button.set_text_content(Some(&t(if paused { "popupResume" } else { "popupPauseHour" }, &[])));
+            set_data(&pause_button, "paused", if paused { "true" } else { "false" });
+        }
 
         self.render_retries(&view.retries);
 
@@ -232,8 +248,12 @@ impl Popup {
         let lines = view.recent.iter().map(|line| {
             let item = el("li", "", None);
             let at = Date::new(&JsValue::from_f64(line.at_ms));
-            let time = el("time", "", Some(&String::from(at.to_locale_time_string(&language))));
-            let _ = time.set_attribute("datetime", &String::from(at.to_iso_string()));
+            // A time out of the Date range is left out (toISOString would throw).
+            let valid = !at.get_time().is_nan();
+            let time = el("time", "", valid.then(|| String::from(at.to_locale_time_string(&language))).as_deref());
+            if valid {
+                let _ = time.set_attribute("datetime", &String::from(at.to_iso_string()));
+            }
             let mut said = vec![t(&line.what.key, &line.what.args)];
             said.extend(line.ended.as_ref().map(|ended| t(&ended.key, &ended.args)));
             let what = el("span", "label", Some(&said.join(" — ")));
@@ -365,8 +385,8 @@ impl Popup {
             let what = json!({ "cookies": true, "localStorage": true, "cacheStorage": true, "cache": true, "serviceWorkers": true, "indexedDB": true });
             (json!({ "origins": ["https://chat.deepseek.com", "https://deepseek.com"] }), what)
         };
-        settled(browsing_data.remove(&to_js(&scope), &to_js(&what))).await;
-        self.notice("clearDone");
+        let removed = JsFuture::from(browsing_data.remove(&to_js(&scope), &to_js(&what))).await;
+        self.notice(if removed.is_ok() { "clearDone" } else { "permissionDenied" });
         self.refresh().await;
     }
 

@@ -121,10 +121,14 @@ pub struct FormValues {
     pub notify: bool,
 }
 
-/// The settings the form asks for. A number that does not parse goes as `null`: the core
-/// refuses it and says which field, rather than the page guessing a value.
+/// The settings the form asks for. A number that does not parse (an emptied field) goes as 0,
+/// out of every range: the core refuses it and names the field.
 pub fn settings_from_form(form: &FormValues) -> Value {
-    let number = |text: &str| text.trim().parse::<f64>().ok().filter(|n| n.is_finite());
+    // Whole numbers as integers, as a JavaScript number reaches the core.
+    let number = |text: &str| match text.trim().parse::<f64>().ok().filter(|n| n.is_finite()).unwrap_or(0.0) {
+        whole if whole.fract() == 0.0 && whole.abs() < 9e15 => json!(whole as i64),
+        fractional => json!(fractional),
+    };
     json!({
         "auto_retry": form.auto_retry,
         "max_attempts": number(&form.max_attempts),
@@ -187,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn the_form_sends_numbers_or_nothing() {
+    fn the_form_sends_numbers_and_the_core_names_a_field_that_is_not_one() {
         let form = FormValues {
             max_attempts: "7".into(),
             delay_scale: "1.5".into(),
@@ -196,10 +200,14 @@ mod tests {
             ..FormValues::default()
         };
         let settings = settings_from_form(&form);
-        assert_eq!(settings["max_attempts"], 7.0);
+        assert_eq!(settings["max_attempts"], 7);
         assert_eq!(settings["delay_scale"], 1.5);
-        assert_eq!(settings["deadline_minutes"], Value::Null);
+        assert_eq!(settings["deadline_minutes"], 0);
         assert_eq!(settings["hidden_tabs"], "pause");
+        let mut hub = unbusy::hub::Hub::new(None, unbusy::settings::Settings::default(), None);
+        let reply = hub.handle_ui(unbusy::protocol::UiMessage::UiSaveSettings { settings }, 0.0);
+        let unbusy::protocol::BgUiMessage::BgSettings { problems, saved: false, .. } = reply else { panic!("{reply:?}") };
+        assert_eq!(problems.iter().map(|p| p.field.as_str()).collect::<Vec<_>>(), ["deadline_minutes"]);
     }
 
     #[test]
