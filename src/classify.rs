@@ -463,7 +463,7 @@ pub fn retry_after_secs(head: &ResponseHead) -> Option<u32> {
     head.retry_after.as_deref().and_then(|v| parse_retry_after(v, head.now_ms))
 }
 
-fn parse_retry_after(value: &str, now_ms: u64) -> Option<u32> {
+pub(crate) fn parse_retry_after(value: &str, now_ms: u64) -> Option<u32> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(secs.min(u32::MAX as u64) as u32);

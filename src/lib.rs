@@ -1,6 +1,7 @@
 //! Unbusy's core: everything the extension decides, as plain Rust testable with `cargo test`.
 //! Only `bindings` (the background's) and `js_values` know about JavaScript.
 
+pub mod api_answer;
 pub mod banner;
 pub mod budget;
 pub mod classify;

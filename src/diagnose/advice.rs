@@ -176,6 +176,10 @@ pub fn rank(evidence: &Evidence) -> Vec<Finding> {
     // The site itself suspects an extension: that check comes first, unless the headline names a
     // failure, whose own fix leads (the headline and the first fix must agree).
     let lead = evidence.headline.and_then(headline_fix).or(evidence.site_crash.then_some("extensions"));
+    // A measurement outranks the headline's guess: a stream that died on a connection measured
+    // good points at the servers, so waiting leads, not the connection.
+    let measured_good = fixes.iter().any(|f| f.id == "connection_measured" && f.likelihood == Unlikely);
+    let lead = lead.map(|id| if id == "connection" && measured_good { "wait_retry" } else { id });
     // `connection` is `connection_measured` once the page's own requests were timed.
     if let Some(i) = lead.and_then(|id| fixes.iter().position(|f| f.id.starts_with(id))) {
         let mut first = fixes.remove(i);
@@ -289,6 +293,19 @@ mod tests {
                 assert!(all.iter().any(|f| f.id == id), "{verdict:?} → {id}");
             }
         }
+    }
+
+    #[test]
+    fn a_connection_measured_good_does_not_lead_for_a_stream_that_went_silent() {
+        let stalled = Verdict::Stalled { silent_s: 60 };
+        let good = Latency { median_ms: 80.0, jitter_ms: 5.0, samples: 5 };
+        let fixes = rank(&Evidence { recent: &[event(stalled.clone())], os: "linux", latency: Some(good), headline: Some(&stalled), ..Evidence::default() });
+        assert_eq!((fixes[0].id.as_str(), fixes[0].likelihood), ("wait_retry", Likelihood::Likely));
+        let measured = fixes.iter().find(|f| f.id == "connection_measured").expect("measured");
+        assert_eq!(measured.likelihood, Likelihood::Unlikely, "not raised against the measurement");
+        let poor = Latency { median_ms: 3000.0, ..good };
+        let fixes = rank(&Evidence { recent: &[event(stalled.clone())], os: "linux", latency: Some(poor), headline: Some(&stalled), ..Evidence::default() });
+        assert_eq!(fixes[0].id, "connection_measured", "a poor connection still leads");
     }
 
     #[test]

@@ -1,0 +1,297 @@
+//! The opt-in API fallback (issue 13), its decisions apart from the browser: what an
+//! OpenAI-compatible chat completions endpoint's answer means, read incrementally and bounded like
+//! the chat's own streams, and whether a failed request may be sent again without asking (only
+//! before its first token: once tokens came the user pays for them, and trying again is theirs to
+//! choose). The panel that shows the answer and the request the background makes build on this.
+
+use serde::Deserialize;
+
+use crate::sse::{Limits, SseItem, SseParser};
+
+/// Why an API request gave no (complete) answer, each with its own advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFailure {
+    /// 400: the request is malformed for this endpoint (a model that takes other parameters).
+    BadRequest,
+    /// 401: the key is wrong or revoked.
+    BadKey,
+    /// 402: the account's balance is used up.
+    NoBalance,
+    /// 422: a parameter is invalid (the model name, for a custom endpoint).
+    InvalidParameters,
+    /// 429: too many requests, or too many at once; the server's hint in seconds, if any.
+    RateLimited { retry_after_secs: Option<u32> },
+    /// 500: the server failed.
+    ServerError,
+    /// 503: the server is overloaded.
+    Overloaded,
+    /// `finish_reason: "insufficient_system_resource"`: the server stopped for lack of capacity.
+    NoResources,
+    /// The stream ended without a finish reason: the connection dropped mid-answer.
+    Cut,
+    /// Any other status.
+    Http { status: u16 },
+    /// A 200 whose body is no completion stream (a captive portal, a wrong base URL).
+    Unreadable,
+}
+
+impl ApiFailure {
+    /// The failure a response's status means before its body is read (`None`: a 2xx).
+    pub fn of_status(status: u16, retry_after: Option<&str>, now_ms: u64) -> Option<ApiFailure> {
+        Some(match status {
+            200..=299 => return None,
+            400 => ApiFailure::BadRequest,
+            401 | 403 => ApiFailure::BadKey,
+            402 => ApiFailure::NoBalance,
+            422 => ApiFailure::InvalidParameters,
+            429 => ApiFailure::RateLimited { retry_after_secs: retry_after.and_then(|v| crate::classify::parse_retry_after(v, now_ms)) },
+            500 => ApiFailure::ServerError,
+            502..=504 => ApiFailure::Overloaded,
+            status => ApiFailure::Http { status },
+        })
+    }
+
+    /// Whether the same request may succeed later without the user changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApiFailure::RateLimited { .. } | ApiFailure::ServerError | ApiFailure::Overloaded | ApiFailure::NoResources | ApiFailure::Cut)
+    }
+}
+
+/// Whether a failed request may go again without asking: nothing was billed yet (no token came),
+/// sending again can help, and the attempts stay within `max_attempts`.
+pub fn may_resend(failure: ApiFailure, first_token_seen: bool, attempts: u32, max_attempts: u32) -> bool {
+    !first_token_seen && failure.is_transient() && attempts < max_attempts
+}
+
+/// What the stream said, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiEvent {
+    /// A piece of the answer (Markdown).
+    Content(String),
+    /// A piece of the model's reasoning (`deepseek-reasoner`), shown collapsed.
+    Reasoning(String),
+    /// Tokens billed, when the server says.
+    Usage { prompt_tokens: u64, completion_tokens: u64 },
+    /// The answer is complete.
+    Finished,
+    /// The answer stopped short; nothing more is read after it.
+    Failed(ApiFailure),
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<Usage>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Delta,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Delta {
+    content: Option<String>,
+    reasoning_content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// Reads a `stream: true` answer as it arrives. Keep-alive comments and empty lines (sent while
+/// the request is queued) are nothing; a frame that is not a completion chunk is skipped.
+#[derive(Debug, Default)]
+pub struct ApiStream {
+    parser: SseParser,
+    first_token_seen: bool,
+    /// A completion chunk or a keep-alive came: this is an event stream, not some page.
+    recognised: bool,
+    bytes_seen: bool,
+    finish: Option<String>,
+    done: bool,
+}
+
+impl ApiStream {
+    pub fn new() -> ApiStream {
+        ApiStream { parser: SseParser::new(Limits::default()), ..ApiStream::default() }
+    }
+
+    /// Whether any of the answer (or its reasoning) arrived: from then on the request is billed.
+    pub fn first_token_seen(&self) -> bool {
+        self.first_token_seen
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<ApiEvent> {
+        self.bytes_seen |= !bytes.is_empty();
+        let mut items = Vec::new();
+        self.parser.push(bytes, &mut items);
+        self.read(items)
+    }
+
+    /// The body ended: complete only if a finish reason came.
+    pub fn end(&mut self) -> Vec<ApiEvent> {
+        let mut items = Vec::new();
+        self.parser.finish(&mut items);
+        let mut events = self.read(items);
+        if !self.done {
+            self.done = true;
+            events.push(if self.finish.is_some() {
+                ApiEvent::Finished
+            } else if self.bytes_seen && !self.recognised {
+                ApiEvent::Failed(ApiFailure::Unreadable)
+            } else {
+                ApiEvent::Failed(ApiFailure::Cut)
+            });
+        }
+        events
+    }
+
+    fn read(&mut self, items: Vec<SseItem>) -> Vec<ApiEvent> {
+        let mut events = Vec::new();
+        for item in items {
+            if self.done {
+                break;
+            }
+            let event = match item {
+                SseItem::Event(event) => event,
+                SseItem::Comment(_) => {
+                    self.recognised = true;
+                    continue;
+                }
+                SseItem::LineCut | SseItem::EventCut => continue,
+            };
+            if event.data.trim() == "[DONE]" {
+                self.done = true;
+                let complete = self.finish.is_some() || self.first_token_seen;
+                events.push(if complete { ApiEvent::Finished } else { ApiEvent::Failed(ApiFailure::Cut) });
+                break;
+            }
+            let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else { continue };
+            self.recognised = true;
+            if chunk.error.is_some() {
+                // An error sent inside a 200 stream: the provider's own words are not shown.
+                self.done = true;
+                events.push(ApiEvent::Failed(ApiFailure::ServerError));
+                break;
+            }
+            for choice in chunk.choices.into_iter().take(1) {
+                for (text, make) in [(choice.delta.reasoning_content, ApiEvent::Reasoning as fn(String) -> ApiEvent), (choice.delta.content, ApiEvent::Content)]
+                {
+                    if let Some(text) = text.filter(|t| !t.is_empty()) {
+                        self.first_token_seen = true;
+                        events.push(make(text));
+                    }
+                }
+                if let Some(reason) = choice.finish_reason {
+                    if reason == "insufficient_system_resource" {
+                        self.done = true;
+                        events.push(ApiEvent::Failed(ApiFailure::NoResources));
+                    }
+                    self.finish = Some(reason);
+                }
+            }
+            if let Some(usage) = chunk.usage {
+                events.push(ApiEvent::Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens });
+            }
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(json: &str) -> String {
+        format!("data: {json}\n\n")
+    }
+
+    #[test]
+    fn each_status_names_its_failure() {
+        let of = |status| ApiFailure::of_status(status, None, 0);
+        assert_eq!(of(200), None);
+        assert_eq!(of(400), Some(ApiFailure::BadRequest));
+        assert_eq!(of(401), Some(ApiFailure::BadKey));
+        assert_eq!(of(402), Some(ApiFailure::NoBalance));
+        assert_eq!(of(422), Some(ApiFailure::InvalidParameters));
+        assert_eq!(of(500), Some(ApiFailure::ServerError));
+        assert_eq!(of(503), Some(ApiFailure::Overloaded));
+        assert_eq!(of(418), Some(ApiFailure::Http { status: 418 }));
+        assert_eq!(ApiFailure::of_status(429, Some("12"), 0), Some(ApiFailure::RateLimited { retry_after_secs: Some(12) }));
+        assert_eq!(ApiFailure::of_status(429, Some("-3"), 0), Some(ApiFailure::RateLimited { retry_after_secs: None }), "no hint, not a negative one");
+    }
+
+    #[test]
+    fn only_transient_failures_before_the_first_token_are_sent_again_within_the_cap() {
+        assert!(may_resend(ApiFailure::Overloaded, false, 1, 3));
+        assert!(!may_resend(ApiFailure::Overloaded, true, 1, 3), "tokens came: billed, the user decides");
+        assert!(!may_resend(ApiFailure::Overloaded, false, 3, 3), "the cap");
+        for permanent in [ApiFailure::BadKey, ApiFailure::NoBalance, ApiFailure::BadRequest, ApiFailure::InvalidParameters, ApiFailure::Unreadable] {
+            assert!(!may_resend(permanent, false, 0, 3), "{permanent:?}");
+        }
+    }
+
+    #[test]
+    fn a_streamed_answer_with_keep_alives_reasoning_and_usage_reads_in_any_chunking() {
+        let body = [
+            ": keep-alive\n\n".to_string(),
+            "\n\n".to_string(),
+            frame(r#"{"choices":[{"delta":{"reasoning_content":"Think."}}]}"#),
+            frame(r#"{"choices":[{"delta":{"content":"Hel"}}]}"#),
+            frame(r#"{"choices":[{"delta":{"content":"lo 世界"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3}}"#),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let expected = vec![
+            ApiEvent::Reasoning("Think.".into()),
+            ApiEvent::Content("Hel".into()),
+            ApiEvent::Content("lo 世界".into()),
+            ApiEvent::Usage { prompt_tokens: 5, completion_tokens: 3 },
+            ApiEvent::Finished,
+        ];
+        for size in [1, 3, 7, body.len()] {
+            let mut stream = ApiStream::new();
+            let mut events: Vec<ApiEvent> = body.as_bytes().chunks(size).flat_map(|c| stream.push(c)).collect();
+            events.extend(stream.end());
+            assert_eq!(events, expected, "chunks of {size}");
+            assert!(stream.first_token_seen());
+        }
+    }
+
+    #[test]
+    fn a_stream_that_stops_short_is_cut_or_out_of_resources() {
+        let mut cut = ApiStream::new();
+        let mut events = cut.push(frame(r#"{"choices":[{"delta":{"content":"Half"}}]}"#).as_bytes());
+        events.extend(cut.end());
+        assert_eq!(events.last(), Some(&ApiEvent::Failed(ApiFailure::Cut)));
+
+        let mut starved = ApiStream::new();
+        let events = starved.push(frame(r#"{"choices":[{"delta":{"content":"A"},"finish_reason":"insufficient_system_resource"}]}"#).as_bytes());
+        assert_eq!(events.last(), Some(&ApiEvent::Failed(ApiFailure::NoResources)));
+        assert!(!starved.end().contains(&ApiEvent::Finished), "nothing after the failure");
+
+        let mut queued = ApiStream::new();
+        let mut events = queued.push(b": keep-alive\n\n: keep-alive\n\n");
+        events.extend(queued.end());
+        assert_eq!(events, [ApiEvent::Failed(ApiFailure::Cut)], "dropped while queued: nothing billed, may go again");
+        assert!(!queued.first_token_seen());
+
+        let mut portal = ApiStream::new();
+        let mut events = portal.push(b"<html>Sign in to the Wi-Fi</html>");
+        events.extend(portal.end());
+        assert_eq!(events, [ApiEvent::Failed(ApiFailure::Unreadable)]);
+
+        let mut error = ApiStream::new();
+        let events = error.push(frame(r#"{"error":{"message":"Provider returned error <script>"}}"#).as_bytes());
+        assert_eq!(events, [ApiEvent::Failed(ApiFailure::ServerError)]);
+    }
+}
