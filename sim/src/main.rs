@@ -5,6 +5,7 @@
 //! `tests/fixtures/wire`, following a scenario: a list of fixtures, the last one repeating.
 //! Every request is logged with a timestamp so tests can read what the browser did.
 
+mod api;
 mod faults;
 mod fixtures;
 mod scenario;

@@ -13,6 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::api;
 use crate::faults;
 use crate::fixtures::Fixture;
 use crate::scenario::Scenario;
@@ -26,6 +27,8 @@ const SCENARIOS: &str = include_str!("../scenarios.txt");
 /// The chat page's policy: scripts from the page's own origin only, like a strict production site.
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'";
 pub const HOSTNAME: &str = "chat.deepseek.com";
+/// The API the fallback asks (`api.rs`), served by the same simulator behind the same mapping.
+pub const API_HOSTNAME: &str = "api.deepseek.com";
 
 pub struct Options {
     pub port: u16,
@@ -50,6 +53,9 @@ struct LogEntry {
     attempt: Option<usize>,
     fixture: Option<String>,
     status: u16,
+    /// For the API: how many messages the request carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<usize>,
 }
 
 #[derive(Default)]
@@ -74,7 +80,7 @@ fn now_ms() -> f64 {
 
 pub async fn run(options: Options) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let certified = rcgen::generate_simple_self_signed(vec![HOSTNAME.to_string()]).map_err(|e| e.to_string())?;
+    let certified = rcgen::generate_simple_self_signed(vec![HOSTNAME.to_string(), API_HOSTNAME.to_string()]).map_err(|e| e.to_string())?;
     let cert = certified.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
     let mut tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).map_err(|e| e.to_string())?;
@@ -152,12 +158,20 @@ async fn handle(req: Request<Incoming>, state: &State) -> Result<Response<Body>,
         .map(str::to_string)
         .or_else(|| query_param(&query, "run"))
         .unwrap_or_else(|| "default".into());
-    // Drain the request body; the simulator does not need it.
-    let _ = req.into_body().collect().await;
+    let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Only the API reads the body; the chat's routes drain it.
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
 
-    let (response, attempt, fixture) = route(state, &method, &path, &query, &run);
+    let (response, attempt, fixture, messages) = if method == Method::POST && path.ends_with("/chat/completions") {
+        let asked = api::asked(authorization.as_deref(), &body);
+        let behaviour = asked.as_ref().map(|a| format!("api:{}", a.key.as_deref().unwrap_or("none")));
+        (faults::response(api::plan(asked.as_ref())), None, behaviour, asked.map(|a| a.messages))
+    } else {
+        let (response, attempt, fixture) = route(state, &method, &path, &query, &run);
+        (response, attempt, fixture, None)
+    };
     if !path.starts_with("/__sim/") {
-        let entry = LogEntry { at_ms: now_ms(), run, method: method.to_string(), path, attempt, fixture, status: response.status().as_u16() };
+        let entry = LogEntry { at_ms: now_ms(), run, method: method.to_string(), path, attempt, fixture, status: response.status().as_u16(), messages };
         if let Some(file) = &state.options.log_file {
             if let Ok(line) = serde_json::to_string(&entry) {
                 use std::io::Write;

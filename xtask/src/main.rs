@@ -452,7 +452,9 @@ fn bench() -> Result {
     step("bench: SSE parser and classifier, native");
     run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "throughput"]).current_dir(root()))?;
     step("bench: the same in WASM (V8, the engine of Chromium's background)");
-    run(Command::new("node").arg("bench.mjs").current_dir(e2e_dir()))?;
+    for chunk in ["1024", "16384"] {
+        run(Command::new("node").args(["bench.mjs", chunk]).current_dir(e2e_dir()))?;
+    }
     step("bench: retry schedules in a model of an overloaded service (docs/bench/schedules.svg)");
     run(Command::new("cargo").args(["bench", "-p", "unbusy", "--bench", "policy_model"]).current_dir(root()))?;
     step("bench: footprint (WASM by crate and function with twiggy, store zips)");
