@@ -95,10 +95,16 @@ pub fn of_outcome(outcome: &Outcome, tab_id: i32) -> Vec<Effect> {
 }
 
 /// Outcomes found without a message from their tab (alarms): each tab is sent its reply too.
+/// What is stored is read once, when the effects are handed over: one store of each kind is
+/// enough however many tabs asked for it.
 fn delivered(found: Vec<(i32, Outcome)>) -> Vec<Effect> {
-    let mut effects = Vec::new();
+    let mut effects: Vec<Effect> = Vec::new();
     for (tab_id, outcome) in found {
-        effects.extend(of_outcome(&outcome, tab_id));
+        for effect in of_outcome(&outcome, tab_id) {
+            if !(matches!(effect, Effect::Store { .. }) && effects.contains(&effect)) {
+                effects.push(effect);
+            }
+        }
         effects.extend(outcome.reply.map(|message| Effect::Send { tab_id, message }));
     }
     effects
@@ -208,6 +214,20 @@ mod tests {
         // The alarm at the pause's end: the badge goes, no alarm is left.
         let ended = on_alarm(&mut hub, PAUSE_ALARM, 2_000.0);
         assert!(ended.contains(&Effect::Alarm { name: PAUSE_ALARM, at_ms: None }));
+    }
+
+    #[test]
+    fn several_tabs_delivered_at_once_store_the_state_once() {
+        let outcome = || Outcome { persist: true, reply: Some(BgMessage::BgAck), ..Outcome::default() };
+        let effects = delivered(vec![(1, outcome()), (2, outcome())]);
+        assert_eq!(
+            effects,
+            [
+                Effect::Store { what: Stored::State },
+                Effect::Send { tab_id: 1, message: BgMessage::BgAck },
+                Effect::Send { tab_id: 2, message: BgMessage::BgAck },
+            ]
+        );
     }
 
     #[test]

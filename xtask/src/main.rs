@@ -3,7 +3,8 @@
 //!   setup   install what building and testing need (wasm32 target, wasm-bindgen CLI at the
 //!           version pinned in Cargo.lock, wasm-pack at WASM_PACK_VERSION, npm packages, Debian's chromium, chromium-driver,
 //!           firefox-esr and CJK fonts)
-//!   build   setup + build the WASM core and write dist/chrome and dist/firefox
+//!   build   setup + build the WASM modules (background, extension pages) and write dist/chrome
+//!           and dist/firefox
 //!   test    setup + build + every test: cargo tests, web-ext lint, end-to-end in both browsers
 //!   demo    setup + build, start the simulator and open Chromium with the extension on it
 //!   bench   parser throughput (native and WASM), retry schedules in a model of overload (and
@@ -256,9 +257,10 @@ struct WasmModule {
     wasm: PathBuf,
 }
 
-/// Builds `package` for the web: cargo, wasm-bindgen (the glue made restartable for the
-/// background's core), then npm binaryen's wasm-opt (Debian's is too old and its output breaks
-/// at run time). The named module before wasm-opt stays in target/wasm-bindgen for twiggy.
+/// Builds the crate at `crate_dir` for the web: wasm-pack (cargo and the pinned wasm-bindgen CLI;
+/// the glue made restartable for the background's core), then npm binaryen's wasm-opt (Debian's is
+/// too old and its output breaks at run time). The named module before wasm-opt stays in
+/// target/wasm-bindgen for twiggy.
 fn build_wasm(root: &Path, crate_dir: &str, name: &'static str, restartable: bool) -> Result<WasmModule> {
     // One target directory whichever sources are built: the package check reuses what is compiled.
     // Paths of the machine that built it stay out of the WASM (panic locations of dependencies
