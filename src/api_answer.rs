@@ -4,7 +4,7 @@
 //! before its first token: once tokens came the user pays for them, and trying again is theirs to
 //! choose). The panel that shows the answer and the request the background makes build on this.
 
-use serde::Deserialize;
+use crate::json::{FromJson, Json};
 
 use crate::sse::{Limits, SseItem, SseParser};
 
@@ -78,32 +78,32 @@ pub enum ApiEvent {
     Failed(ApiFailure),
 }
 
-#[derive(Deserialize)]
+#[derive(FromJson)]
 struct Chunk {
-    #[serde(default)]
+    #[json(default)]
     choices: Vec<Choice>,
     usage: Option<Usage>,
-    error: Option<serde_json::Value>,
+    error: Option<Json>,
 }
 
-#[derive(Deserialize)]
+#[derive(FromJson)]
 struct Choice {
-    #[serde(default)]
+    #[json(default)]
     delta: Delta,
     finish_reason: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(FromJson, Default)]
 struct Delta {
     content: Option<String>,
     reasoning_content: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(FromJson)]
 struct Usage {
-    #[serde(default)]
+    #[json(default)]
     prompt_tokens: u64,
-    #[serde(default)]
+    #[json(default)]
     completion_tokens: u64,
 }
 
@@ -175,7 +175,7 @@ impl ApiStream {
                 events.push(if complete { ApiEvent::Finished } else { ApiEvent::Failed(ApiFailure::Cut) });
                 break;
             }
-            let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else { continue };
+            let Some(chunk) = Json::parse(&event.data).as_ref().and_then(Chunk::from_json) else { continue };
             self.recognised = true;
             if chunk.error.is_some() {
                 // An error sent inside a 200 stream: the provider's own words are not shown.

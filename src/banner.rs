@@ -102,10 +102,12 @@ pub const TEXT_KEYS: &[&str] = &[
 /// is the banner's shadow root) and filled from each view by name: `reason`, `detail`, `note`,
 /// `actions`. Styles go through the CSSOM: the page's CSP may forbid an inline `<style>`. A
 /// button's `click` is the message the user's own click sends (none: it only hides the banner).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn layout() -> serde_json::Value {
+    use crate::json::ToJson;
     use crate::protocol::{CsMessage, StandDown};
     use serde_json::json;
-    let message = |m: CsMessage| serde_json::to_value(m).expect("messages serialise");
+    let message = |m: CsMessage| serde_json::from_str::<serde_json::Value>(&m.to_json().to_text()).expect("messages are JSON");
     let button_style = json!({ "font": "inherit", "padding": "3px 10px", "borderRadius": "6px", "border": "1px solid #c2410c",
         "background": "#fff", "color": "#7c2d12", "cursor": "pointer" });
     json!([

@@ -2,9 +2,9 @@
 //! backgrounds are stopped at will). Every tab asks it before an automatic retry, so ten busy
 //! tabs do not become ten times the load. Pure: time comes in as an argument.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct BudgetConfig {
     /// Token bucket of automatic retries: capacity and refill per minute.
     pub capacity: f64,
@@ -26,8 +26,8 @@ impl Default for BudgetConfig {
 
 const WINDOW_MS: f64 = 60_000.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "grant", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, ToJson, FromJson)]
+#[json(tag = "grant", rename_all = "snake_case")]
 pub enum Grant {
     Go,
     /// Ask again at `until_ms`.
@@ -36,7 +36,7 @@ pub enum Grant {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct Budget {
     pub tokens: f64,
     pub updated_ms: f64,

@@ -3,7 +3,7 @@
 //! Invariants: never panics on any input; keys on codes first and on texts only as a fallback;
 //! anything it does not recognise ends as `Unknown` (notify, never retry), never as `Busy`.
 
-use serde_json::Value;
+use crate::json::Json;
 
 use crate::signatures::{self as sig, Meaning};
 use crate::sse::{Limits, SseItem, SseParser};
@@ -217,10 +217,10 @@ impl StreamClassifier {
         if name.is_empty() && data == "[DONE]" {
             return Some(Verdict::Ok);
         }
-        let value: Value = match serde_json::from_str(data) {
-            Ok(value) => value,
-            Err(_) if data.is_empty() => Value::Null,
-            Err(_) => {
+        let value = match Json::parse(data) {
+            Some(value) => value,
+            None if data.is_empty() => Json::Null,
+            None => {
                 self.oddities.unparsable_frames += 1;
                 return sig::text(data).map(|m| m.verdict(sig::BUSY_TEXT_CODE));
             }
@@ -230,14 +230,14 @@ impl StreamClassifier {
             "close" => {
                 // `retry` follows busy, throttling and time-outs alike (their own frames decided
                 // those already). With no answer text at all it is a time-out; after text, unknown.
-                return Some(match value.get("click_behavior").and_then(Value::as_str) {
+                return Some(match value.get("click_behavior").and_then(Json::as_str) {
                     Some("retry") if self.saw_answer_text => Verdict::Unknown,
                     Some("retry") => Verdict::Busy { code: sig::SILENT_CLOSE_CODE.into() },
                     _ => Verdict::Ok,
                 });
             }
             "hint" | "toast" => {
-                let is_error = value.get("type").and_then(Value::as_str) == Some("error");
+                let is_error = value.get("type").and_then(Json::as_str) == Some("error");
                 return if is_error { Some(judge_error_object(&value)) } else { None };
             }
             _ => {}
@@ -253,34 +253,34 @@ impl StreamClassifier {
     }
 
     /// Looks through a frame for error objects, statuses, finish reasons and telling fragments.
-    fn walk(&mut self, value: &Value, path: &str) -> Option<Verdict> {
+    fn walk(&mut self, value: &Json, path: &str) -> Option<Verdict> {
         let mut path = path.to_string();
         self.walk_at(value, &mut path, 0)
     }
 
     /// `path` is one buffer, extended and cut back around each child: linear in the frame's size.
     /// Deeper or longer than the caps, a frame is not looked into (no real frame gets there).
-    fn walk_at(&mut self, value: &Value, path: &mut String, depth: usize) -> Option<Verdict> {
+    fn walk_at(&mut self, value: &Json, path: &mut String, depth: usize) -> Option<Verdict> {
         if depth > MAX_WALK_DEPTH {
             return None;
         }
         match value {
-            Value::Object(map) => {
-                if map.get("type").and_then(Value::as_str) == Some("error") {
+            Json::Object(map) => {
+                if value.get("type").and_then(Json::as_str) == Some("error") {
                     return Some(judge_error_object(value));
                 }
-                if let Some(kind) = map.get("type").and_then(Value::as_str) {
+                if let Some(kind) = value.get("type").and_then(Json::as_str) {
                     if let Some(meaning) = sig::fragment_type(kind) {
                         return Some(meaning.verdict(kind));
                     }
                 }
-                if let Some(reason) = map.get("finish_reason").and_then(Value::as_str) {
+                if let Some(reason) = value.get("finish_reason").and_then(Json::as_str) {
                     return Some(finish_reason_verdict(reason));
                 }
-                if let Some(v) = map.get("v") {
+                if let Some(v) = value.get("v") {
                     // A JSON patch: `p` is relative to the enclosing path; a bare `v` continues the last path.
                     let at_top = path.is_empty();
-                    let added = match map.get("p").and_then(Value::as_str) {
+                    let added = match value.get("p").and_then(Json::as_str) {
                         Some(p) => p.len() + usize::from(!at_top),
                         None if at_top => self.last_path.len(),
                         None => 0,
@@ -292,7 +292,7 @@ impl StreamClassifier {
                         return None;
                     }
                     let mark = path.len();
-                    match map.get("p").and_then(Value::as_str) {
+                    match value.get("p").and_then(Json::as_str) {
                         Some(p) => {
                             if !at_top {
                                 path.push('/');
@@ -337,7 +337,7 @@ impl StreamClassifier {
                 }
                 None
             }
-            Value::Array(items) => items.iter().find_map(|item| self.walk_at(item, path, depth + 1)),
+            Json::Array(items) => items.iter().find_map(|item| self.walk_at(item, path, depth + 1)),
             _ => None,
         }
     }
@@ -345,25 +345,25 @@ impl StreamClassifier {
 
 /// Whether a frame carries answer text: a non-empty string appended or set at a `content` path,
 /// a fragment with content, or an OpenAI-like delta. Error objects do not count.
-fn carries_answer_text(value: &Value, last_path: &str) -> bool {
-    let non_empty = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
+fn carries_answer_text(value: &Json, last_path: &str) -> bool {
+    let non_empty = |v: &Json| v.as_str().is_some_and(|t| !t.is_empty());
     match value {
-        Value::Object(map) => {
-            if map.get("type").and_then(Value::as_str) == Some("error") {
+        Json::Object(map) => {
+            if value.get("type").and_then(Json::as_str) == Some("error") {
                 return false;
             }
-            if map.get("content").is_some_and(non_empty) {
+            if value.get("content").is_some_and(non_empty) {
                 return true;
             }
-            if let Some(v) = map.get("v") {
-                let path = map.get("p").and_then(Value::as_str).unwrap_or(if map.contains_key("p") { "" } else { last_path });
+            if let Some(v) = value.get("v") {
+                let path = value.get("p").and_then(Json::as_str).unwrap_or(if value.get("p").is_some() { "" } else { last_path });
                 if path.ends_with("content") && non_empty(v) {
                     return true;
                 }
             }
-            map.values().any(|child| (child.is_object() || child.is_array()) && carries_answer_text(child, ""))
+            map.iter().map(|(_, child)| child).any(|child| (child.is_object() || child.is_array()) && carries_answer_text(child, ""))
         }
-        Value::Array(items) => items.iter().any(|item| carries_answer_text(item, "")),
+        Json::Array(items) => items.iter().any(|item| carries_answer_text(item, "")),
         _ => false,
     }
 }
@@ -376,38 +376,38 @@ fn finish_reason_verdict(reason: &str) -> Verdict {
 }
 
 /// An error frame: `{"type":"error","content":…,"finish_reason":…}` (or a text `code`).
-fn judge_error_object(value: &Value) -> Verdict {
-    if let Some(reason) = value.get("finish_reason").and_then(Value::as_str) {
+fn judge_error_object(value: &Json) -> Verdict {
+    if let Some(reason) = value.get("finish_reason").and_then(Json::as_str) {
         if let Some(meaning) = sig::finish_reason(reason) {
             return meaning.verdict(reason);
         }
     }
-    if let Some(meaning) = value.get("code").and_then(Value::as_str).and_then(sig::text_code) {
+    if let Some(meaning) = value.get("code").and_then(Json::as_str).and_then(sig::text_code) {
         return meaning.verdict("");
     }
-    let text = ["content", "msg", "message"].iter().find_map(|k| value.get(*k).and_then(Value::as_str)).unwrap_or("");
+    let text = ["content", "msg", "message"].iter().find_map(|k| value.get(k).and_then(Json::as_str)).unwrap_or("");
     sig::text(text).map_or(Verdict::Unknown, |m| m.verdict(sig::BUSY_TEXT_CODE))
 }
 
 /// `{"code":…,"msg":…}` and `{"code":0,"data":{"biz_code":…,"biz_msg":…,"biz_data":…}}`.
-fn judge_envelope(value: &Value) -> Option<Verdict> {
-    if let Some(meaning) = value.get("code").and_then(Value::as_str).and_then(sig::text_code) {
+fn judge_envelope(value: &Json) -> Option<Verdict> {
+    if let Some(meaning) = value.get("code").and_then(Json::as_str).and_then(sig::text_code) {
         return Some(meaning.verdict(""));
     }
-    let code = value.get("code").and_then(Value::as_i64)?;
+    let code = value.get("code").and_then(Json::as_i64)?;
     if code != 0 {
         if let Some(meaning) = sig::envelope_code(code) {
             return Some(meaning.verdict(""));
         }
-        let msg = value.get("msg").and_then(Value::as_str).unwrap_or_default();
+        let msg = value.get("msg").and_then(Json::as_str).unwrap_or_default();
         return Some(server_message(msg, code));
     }
     let data = value.get("data")?;
-    let biz_code = data.get("biz_code").and_then(Value::as_i64)?;
+    let biz_code = data.get("biz_code").and_then(Json::as_i64)?;
     if biz_code == 0 {
         return None;
     }
-    let msg = data.get("biz_msg").and_then(Value::as_str).unwrap_or_default();
+    let msg = data.get("biz_msg").and_then(Json::as_str).unwrap_or_default();
     let meaning = sig::biz_code(biz_code).or_else(|| sig::text(msg));
     Some(match meaning {
         Some(Meaning::Muted) => Verdict::Muted { until_s: mute_until(data) },
@@ -417,10 +417,10 @@ fn judge_envelope(value: &Value) -> Option<Verdict> {
 }
 
 /// `biz_data.mute_until` (seconds since the epoch), where the answer says until when.
-fn mute_until(data: &Value) -> Option<u64> {
+fn mute_until(data: &Json) -> Option<u64> {
     let biz = data.get("biz_data")?;
     let until = biz.get("mute_until").or_else(|| biz.get("chat").and_then(|c| c.get("mute_until")))?;
-    until.as_u64().or_else(|| until.as_f64().filter(|s| s.is_finite() && *s > 0.0).map(|s| s as u64))
+    until.as_f64().filter(|s| s.is_finite() && *s >= 0.0).map(|s| s as u64)
 }
 
 fn server_message(msg: &str, code: i64) -> Verdict {
@@ -441,7 +441,7 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
             _ => Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) },
         };
     }
-    if let Ok(value) = serde_json::from_str::<Value>(text) {
+    if let Some(value) = Json::parse(text) {
         if let Some(verdict) = judge_envelope(&value) {
             return verdict;
         }

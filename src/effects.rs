@@ -3,22 +3,22 @@
 //! background carries out in order without deciding anything: record an event, store what the
 //! core holds, set or clear an alarm, set a badge, show a notification, send a tab its view.
 
-use serde::Serialize;
+use crate::json::ToJson;
 
 use crate::hub::{Hub, Outcome};
 use crate::protocol::{BadgeView, BgMessage, BgUiMessage, NoticeView, UiMessage, VerdictEvent};
 
 /// What the core holds that the background stores (`storage.session` / `.local` / `.sync`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson)]
+#[json(rename_all = "snake_case")]
 pub enum Stored {
     State,
     History,
     Settings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, ToJson)]
+#[json(tag = "do", rename_all = "snake_case")]
 pub enum Effect {
     /// Put first in the recent events the popup lists (capped).
     Record {
@@ -49,17 +49,17 @@ pub enum Effect {
 
 /// `action.setBadgeText`'s argument: one tab's badge, or every tab's (no tab: the pause). A tab
 /// whose badge is empty gets `null`, which shows the badge every tab has (the pause's) again.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, ToJson)]
 pub struct BadgeText {
-    #[serde(rename = "tabId", skip_serializing_if = "Option::is_none")]
+    #[json(rename = "tabId", skip_if = "Option::is_none")]
     pub tab_id: Option<i32>,
     pub text: Option<String>,
 }
 
 /// `action.setBadgeBackgroundColor`'s argument.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, ToJson)]
 pub struct BadgeColor {
-    #[serde(rename = "tabId", skip_serializing_if = "Option::is_none")]
+    #[json(rename = "tabId", skip_if = "Option::is_none")]
     pub tab_id: Option<i32>,
     pub color: String,
 }
@@ -156,6 +156,7 @@ pub fn on_tab_removed(hub: &mut Hub, tab_id: i32) -> Vec<Effect> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::from_serde;
     use crate::protocol::{Text, Transport};
     use crate::settings::Settings;
     use crate::verdict::Verdict;
@@ -234,18 +235,18 @@ mod tests {
     fn an_empty_tab_badge_falls_back_to_every_tabs_and_sets_no_colour() {
         let empty = BadgeView { text: String::new(), color: "#fff".into() };
         let Effect::Badge { text, color } = badge(Some(2), &empty) else { unreachable!() };
-        assert_eq!(serde_json::to_value(&text).unwrap(), serde_json::json!({ "tabId": 2, "text": null }));
+        assert_eq!(text.to_json(), from_serde(serde_json::json!({ "tabId": 2, "text": null })));
         assert_eq!(color, None);
         let Effect::Badge { text, .. } = badge(None, &empty) else { unreachable!() };
-        assert_eq!(serde_json::to_value(&text).unwrap(), serde_json::json!({ "text": "" }), "the pause's end clears every tab's");
+        assert_eq!(text.to_json(), from_serde(serde_json::json!({ "text": "" })), "the pause's end clears every tab's");
     }
 
     #[test]
     fn only_saved_settings_are_stored_and_unknown_alarms_do_nothing() {
         let mut hub = hub();
-        let bad = UiMessage::UiSaveSettings { settings: serde_json::json!({ "max_attempts": 0 }) };
+        let bad = UiMessage::UiSaveSettings { settings: from_serde(serde_json::json!({ "max_attempts": 0 })) };
         assert!(on_ui(&mut hub, bad, 0.0).1.is_empty());
-        let good = UiMessage::UiSaveSettings { settings: serde_json::json!({ "auto_retry": false }) };
+        let good = UiMessage::UiSaveSettings { settings: from_serde(serde_json::json!({ "auto_retry": false })) };
         assert_eq!(on_ui(&mut hub, good, 0.0).1, [Effect::Store { what: Stored::Settings }]);
         assert!(on_ui(&mut hub, UiMessage::UiGetSettings, 0.0).1.is_empty());
         assert!(on_alarm(&mut hub, "something-else", 0.0).is_empty());

@@ -3,13 +3,12 @@
 //! panics if an invariant breaks: no panic inside the core, memory bounded by a constant, the same
 //! verdict under any chunking.
 
-use serde_json::Value;
-
 use crate::budget::BudgetConfig;
 use crate::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use crate::diagnose::conflicts::HookState;
 use crate::diagnose::view::{self, DiagnoseInput, HubFacts};
 use crate::hub::{Hub, HubState};
+use crate::json::{FromJson, Json, ToJson};
 use crate::lenient;
 use crate::protocol::{self, CsMessage, EndKind, Envelope, PressFailure, SelectedHeaders, Sender, StandDown, Transport, UiMessage};
 use crate::restore::{self, hub_from_storage};
@@ -121,9 +120,9 @@ pub fn check_classify(data: &[u8]) {
 /// Input: JSON text (anything else is read as JSON `null`). Every decoder of what crosses from
 /// JavaScript or storage reads it; the readers of stored data always give a usable value.
 pub fn check_decoders(data: &[u8]) {
-    let value: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
-    let _ = serde_json::from_value::<CsMessage>(value.clone());
-    let _ = serde_json::from_value::<Sender>(value.clone());
+    let value = std::str::from_utf8(data).ok().and_then(Json::parse).unwrap_or(Json::Null);
+    let _ = CsMessage::from_json(&value);
+    let _ = Sender::from_json(&value);
     let settings = Settings::from_stored_value(&value);
     assert!(settings.problems().is_empty(), "stored settings read as invalid: {settings:?}");
     let now = 1_800_000_000_000.0;
@@ -136,7 +135,7 @@ pub fn check_decoders(data: &[u8]) {
     assert!(state.tabs.iter().filter_map(|t| t.pending.as_ref()).all(|p| p.due_ms <= now + longest));
     assert!(state.paused_until_ms.is_finite() && state.paused_until_ms <= now + crate::hub::MAX_PAUSE_MS, "a stored pause lasts a day at most");
     assert_eq!(hub.history().hours.len(), 24);
-    if let Ok(message) = serde_json::from_value::<UiMessage>(value.clone()) {
+    if let Some(message) = UiMessage::from_json(&value) {
         hub.handle_ui(message, now);
     }
     // The popup's module reads both halves of its input leniently: any value gives a view.
@@ -179,9 +178,9 @@ pub fn check_hub(data: &[u8]) {
         assert!(state.budget.recent_requests.len() <= BudgetConfig::default().site_limit_per_minute);
         assert!(state.page_hooks.iter().all(|t| t.hooks.markers.len() <= crate::diagnose::conflicts::HOOK_MARKERS.len()));
     }
-    let saved = serde_json::to_value(hub.state()).expect("state serialises");
-    assert!(fits_javascript(&saved), "every number of the state is exact in JavaScript (else the bindings cannot hand it over)");
-    assert_eq!(serde_json::from_value::<HubState>(saved).ok().as_ref(), Some(hub.state()), "state round-trips");
+    // Numbers cross to JavaScript as `f64`: one that is not exact there (a hash past 2^53) would not come back.
+    let saved = hub.state().to_json();
+    assert_eq!(HubState::from_json(&saved).as_ref(), Some(hub.state()), "state round-trips through JavaScript's numbers");
 }
 
 /// One relay message from the fuzzer's bytes; `None` stands for "the tab closed".
@@ -240,15 +239,4 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         }
         _ => return None,
     })
-}
-
-/// Whether every integer in `value` is one JavaScript holds exactly (|n| ≤ 2^53).
-fn fits_javascript(value: &serde_json::Value) -> bool {
-    const EXACT: u64 = 1 << 53;
-    match value {
-        serde_json::Value::Number(n) => n.as_u64().is_none_or(|u| u <= EXACT) && n.as_i64().is_none_or(|i| i.unsigned_abs() <= EXACT),
-        serde_json::Value::Array(items) => items.iter().all(fits_javascript),
-        serde_json::Value::Object(fields) => fields.values().all(fits_javascript),
-        _ => true,
-    }
 }

@@ -7,7 +7,7 @@
 //! (`fired_at_ms`) → idle (the new request arrived) or stopped (not confirmed, the user stood
 //! down, navigation, no control). A hidden tab's countdown pauses when the settings say so.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use crate::banner;
 use crate::budget::{Budget, BudgetConfig, Grant};
@@ -18,7 +18,7 @@ use crate::protocol::{
     BadgeView, BgMessage, BgUiMessage, CsMessage, NoticeView, PressFailure, RetrySummary, Sender, StandDown, TabView, UiMessage, VerdictEvent,
 };
 use crate::retry::{Control, Decision, FailureContext, Policy, StopReason};
-use crate::settings::{HiddenTabs, Problem, Settings};
+use crate::settings::{HiddenTabs, Settings};
 use crate::verdict::Verdict;
 use crate::watch::{DropCounts, DropReason, Found, Outcome as WatchOutcome, Watcher};
 
@@ -33,22 +33,22 @@ const BACKSTOP_SLACK_MS: f64 = 5_000.0;
 /// Longest page path kept for hashing (a longer one is cut: still a stable name).
 const MAX_CONVERSATION_CHARS: usize = 512;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct Pending {
     pub due_ms: f64,
     pub attempt: u32,
     pub verdict: Verdict,
-    #[serde(default)]
+    #[json(default)]
     pub route: String,
     /// The conversation the failure belongs to (hash of the page path).
-    #[serde(default)]
+    #[json(default)]
     pub conversation: u64,
     /// Paused in a hidden tab, with this much left.
-    #[serde(default)]
+    #[json(default)]
     pub paused_left_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct TabRetry {
     pub tab_id: i32,
     /// Automatic attempts made for the current message.
@@ -58,43 +58,43 @@ pub struct TabRetry {
     /// Pressed at this time; confirmed by a new generation request within the confirm window.
     pub fired_at_ms: Option<f64>,
     /// The page's conversation, as last reported (hash of the path; never the path).
-    #[serde(default)]
+    #[json(default)]
     pub conversation: u64,
-    #[serde(default)]
+    #[json(default)]
     pub hidden: bool,
     /// The control pressed last (what the banner says while it is confirmed).
-    #[serde(default)]
+    #[json(default)]
     pub fired_control: Control,
     /// The user stood Unbusy down while it was pressing: what that press brings back is not
     /// retried. Until the user's own next request.
-    #[serde(default)]
+    #[json(default)]
     pub stood_down: bool,
 }
 
 /// Everything that must survive the background being stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct HubState {
     pub budget: Budget,
     pub tabs: Vec<TabRetry>,
     pub rate_limit_strikes: u32,
     pub missing_control: u32,
-    #[serde(default)]
+    #[json(default)]
     pub page_hooks: Vec<TabHooks>,
     /// Recent times from the page's own JSON requests to their response heads (ms).
-    #[serde(default)]
+    #[json(default)]
     pub latency_ms: Vec<f64>,
     /// When a chat tab last showed DeepSeek's own crash screen.
-    #[serde(default)]
+    #[json(default)]
     pub site_crash_at_ms: Option<f64>,
     /// Whether Unbusy has pressed a control before (the first countdown explains that it will).
-    #[serde(default)]
+    #[json(default)]
     pub pressed_before: bool,
     /// Until when the user paused Unbusy from the popup (0: not paused).
-    #[serde(default)]
+    #[json(default)]
     pub paused_until_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct TabHooks {
     pub tab_id: i32,
     pub hooks: PageHooks,
@@ -117,7 +117,7 @@ impl Default for HubState {
 }
 
 /// An answer arrived after automatic retries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct Recovered {
     pub tab_id: i32,
     pub attempts: u32,
@@ -228,7 +228,7 @@ impl Hub {
         match message {
             UiMessage::UiGetSettings => BgUiMessage::BgSettings { settings: self.settings.clone(), problems: Vec::new(), saved: false },
             UiMessage::UiSaveSettings { settings } => {
-                let parsed = serde_json::from_value::<Settings>(settings).map_err(|e| vec![Problem { field: "settings".into(), message: e.to_string() }]);
+                let parsed = Settings::from_json(&settings).ok_or_else(|| Settings::unreadable(&settings));
                 match parsed.and_then(|s| if s.problems().is_empty() { Ok(s) } else { Err(s.problems()) }) {
                     Ok(settings) => {
                         self.set_settings(settings.clone());
@@ -847,6 +847,7 @@ fn explain_only(decision: Decision) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::{from_serde, Json};
     use crate::protocol::{EndKind, PressControl, SelectedHeaders, Transport};
 
     fn at(tab_id: i32, now_ms: f64) -> Sender {
@@ -951,8 +952,8 @@ mod tests {
         answer(&mut hub, 1, 1, COMPLETION, RATE, 0.0);
         answer(&mut hub, 2, 1, COMPLETION, BUSY, 1_000.0);
         // The background is stopped and started again from its persisted state.
-        let saved = serde_json::to_string(hub.state()).unwrap();
-        let mut hub = Hub::new(Some(serde_json::from_str(&saved).unwrap()), Settings::default(), None);
+        let saved = hub.state().to_json().to_text();
+        let mut hub = Hub::new(Some(HubState::from_json(&Json::parse(&saved).unwrap()).unwrap()), Settings::default(), None);
         let held = due(&mut hub, 2, 10_000.0);
         assert_eq!((pressed(&held), timer(&held)), (None, Some(56_000)), "tab 2 waits out tab 1's cool-down (60 s, jitter only lengthens)");
         assert_eq!(pressed(&due(&mut hub, 1, 66_000.0)), Some(PressControl::Retry));
@@ -972,12 +973,12 @@ mod tests {
     #[test]
     fn settings_are_validated_before_they_apply() {
         let mut hub = Hub::new(None, Settings::default(), None);
-        let bad = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 60}) }, 0.0);
+        let bad = hub.handle_ui(UiMessage::UiSaveSettings { settings: from_serde(serde_json::json!({"max_attempts": 60})) }, 0.0);
         assert!(matches!(bad, BgUiMessage::BgSettings { saved: false, ref problems, .. } if problems[0].field == "max_attempts"));
-        let junk = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": "lots"}) }, 0.0);
-        assert!(matches!(junk, BgUiMessage::BgSettings { saved: false, .. }));
+        let junk = hub.handle_ui(UiMessage::UiSaveSettings { settings: from_serde(serde_json::json!({"max_attempts": "lots"})) }, 0.0);
+        assert!(matches!(junk, BgUiMessage::BgSettings { saved: false, ref problems, .. } if problems[0].field == "max_attempts"));
         assert_eq!(hub.settings(), &Settings::default());
-        let good = hub.handle_ui(UiMessage::UiSaveSettings { settings: serde_json::json!({"max_attempts": 3, "auto_retry": false}) }, 0.0);
+        let good = hub.handle_ui(UiMessage::UiSaveSettings { settings: from_serde(serde_json::json!({"max_attempts": 3, "auto_retry": false})) }, 0.0);
         assert!(matches!(good, BgUiMessage::BgSettings { saved: true, .. }));
         assert_eq!(hub.settings().max_attempts, 3);
     }
@@ -1153,7 +1154,7 @@ mod tests {
         assert_eq!(page(&mut fresh, 1, "/a/chat/s/one", false, 100.0).reply, Some(BgMessage::BgAck));
         assert_eq!(pressed(&due(&mut fresh, 1, 6_000.0)), Some(PressControl::Retry));
         // The state keeps a hash, never the path, and JavaScript can hold it exactly.
-        assert!(!serde_json::to_string(fresh.state()).unwrap().contains("chat/s"));
+        assert!(!fresh.state().to_json().to_text().contains("chat/s"));
         assert!(fresh.state().tabs.iter().all(|t| t.conversation < 1 << 53));
     }
 

@@ -12,6 +12,7 @@ pub mod effects;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzzing;
 pub mod hub;
+pub mod json;
 pub mod lenient;
 pub mod page_dom;
 pub mod protocol;

@@ -2,22 +2,22 @@
 //! reads these tables (through the generated protocol module) and never guesses beyond them. Class
 //! names are hashed by the site's build except the `ds-*` ones; each entry says where it was seen.
 
-use serde::Serialize;
+use crate::json::ToJson;
 
 /// Every message of the conversation (stable class, 2026: protocol notes, "DOM").
 pub const MESSAGE_BLOCK: &str = "div.ds-message";
 /// A message the user wrote; the last message that is not one is the answer a control belongs to.
 pub const USER_MESSAGE: &str = "[data-role=\"user\"]";
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, ToJson)]
 pub struct Locator {
     /// Elements to look for inside the last assistant message.
     pub select: &'static str,
     /// The clickable ancestor to press (`closest`), if the match is a part of it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[json(skip_if = "Option::is_none")]
     pub climb: Option<&'static str>,
     /// Only matches whose text is one of these.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[json(skip_if = "<[_]>::is_empty")]
     pub texts: &'static [&'static str],
     pub source: &'static str,
 }

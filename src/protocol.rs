@@ -5,7 +5,7 @@
 //! The relay checks shapes and sizes cheaply; this module is the strict schema: anything that does
 //! not deserialise into these types is dropped and counted.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, Json, ToJson};
 
 use crate::diagnose::conflicts::HookState;
 use crate::diagnose::view::HubFacts;
@@ -78,8 +78,8 @@ pub const HOOK_MESSAGE_FIELDS: &[(&str, &[(&str, &str)])] = &[
 
 pub const HANDSHAKE_EVENTS: &[(&str, &str)] = &[("hookPort", "unbusy:hook-port"), ("hookReady", "unbusy:hook-ready"), ("relayReady", "unbusy:relay-ready")];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum Transport {
     Fetch,
     Xhr,
@@ -94,8 +94,8 @@ impl Transport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum EndKind {
     Complete,
     Aborted,
@@ -103,40 +103,40 @@ pub enum EndKind {
 }
 
 /// Response headers the hook may pass on; every other header stays in the page.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, ToJson, FromJson)]
+#[json(deny_unknown_fields)]
 pub struct SelectedHeaders {
-    #[serde(default, rename = "content-type")]
+    #[json(default, rename = "content-type")]
     pub content_type: Option<String>,
-    #[serde(default, rename = "retry-after")]
+    #[json(default, rename = "retry-after")]
     pub retry_after: Option<String>,
-    #[serde(default, rename = "x-amzn-waf-action")]
+    #[json(default, rename = "x-amzn-waf-action")]
     pub waf_action: Option<String>,
-    #[serde(default, rename = "cf-mitigated")]
+    #[json(default, rename = "cf-mitigated")]
     pub cf_mitigated: Option<String>,
-    #[serde(default, rename = "x-ds-sse-heartbeat-timeout-secs")]
+    #[json(default, rename = "x-ds-sse-heartbeat-timeout-secs")]
     pub heartbeat_timeout_secs: Option<String>,
 }
 
 /// The error fields of a JSON envelope; nothing else of an account's data leaves the page.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, ToJson, FromJson)]
+#[json(deny_unknown_fields)]
 pub struct Envelope {
-    #[serde(default)]
+    #[json(default)]
     pub code: Option<i64>,
-    #[serde(default)]
+    #[json(default)]
     pub msg: Option<String>,
-    #[serde(default)]
+    #[json(default)]
     pub biz_code: Option<i64>,
-    #[serde(default)]
+    #[json(default)]
     pub biz_msg: Option<String>,
     /// `biz_data.mute_until` (seconds since the epoch) of a muted account; nothing else of `biz_data`.
-    #[serde(default)]
+    #[json(default)]
     pub mute_until: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CsMessage {
     /// A generation response's head arrived.
     CsStreamOpen {
@@ -164,14 +164,14 @@ pub enum CsMessage {
         headers: SelectedHeaders,
         envelope: Envelope,
         /// From the page's request to the response head: the connection check needs no request of its own.
-        #[serde(default)]
+        #[json(default)]
         elapsed_ms: Option<f64>,
     },
     /// The relay dropped malformed or excess messages from the page since its last report;
     /// `stream`: one of them was bytes of this stream (over a size cap), which is now incomplete.
     CsDropped {
         count: u32,
-        #[serde(default)]
+        #[json(default)]
         stream: Option<u32>,
     },
     /// Where the page is and whether it is on screen, sent before any other message whenever
@@ -197,7 +197,7 @@ pub enum CsMessage {
     CsPageLoaded {
         /// Unbusy's scripts came after the page's own (injected into a tab open before an install
         /// or update): the relay took no hook port, so the tab is not watched until it reloads.
-        #[serde(default)]
+        #[json(default)]
         late: bool,
     },
     /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
@@ -208,14 +208,14 @@ pub enum CsMessage {
         xhr: HookState,
         markers: Vec<String>,
         /// Whether the web app's login token is present (never its value).
-        #[serde(default)]
+        #[json(default)]
         login_token: Option<bool>,
     },
 }
 
 /// What the user did to stop a countdown (page facts; the core decides what they end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum StandDown {
     /// The banner's "Stop".
     Stop,
@@ -224,8 +224,8 @@ pub enum StandDown {
 }
 
 /// Why the relay could not press the control (page facts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum PressFailure {
     /// The last assistant message holds no such control.
     NoControl,
@@ -235,13 +235,13 @@ pub enum PressFailure {
 }
 
 /// From the extension's own pages (popup, options).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(tag = "type", rename_all = "snake_case")]
 pub enum UiMessage {
     UiGetSettings,
     /// Validated by the core; saved only if every value is acceptable.
     UiSaveSettings {
-        settings: serde_json::Value,
+        settings: Json,
     },
     /// What the popup shows that only the background knows (`BgFacts`).
     UiFacts,
@@ -254,8 +254,8 @@ pub enum UiMessage {
 }
 
 /// The background's answer to the extension's pages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(tag = "type", rename_all = "snake_case")]
 pub enum BgUiMessage {
     BgSettings {
         settings: Settings,
@@ -275,57 +275,57 @@ pub enum BgUiMessage {
 }
 
 /// A view for one tab, sent by the background unasked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct TabView {
     pub tab_id: i32,
     pub view: BgMessage,
 }
 
 /// What the background learns of the sender from the browser, never from the message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, ToJson, FromJson)]
 pub struct Sender {
     pub tab_id: i32,
-    #[serde(default)]
+    #[json(default)]
     pub frame_id: i32,
-    #[serde(default)]
+    #[json(default)]
     pub incognito: bool,
     /// Milliseconds since the epoch.
     pub now_ms: f64,
     /// The user's local hour (0–23), for the busy-by-hour history.
-    #[serde(default)]
+    #[json(default)]
     pub local_hour: u8,
 }
 
 /// The background's answer to the relay (or a message sent to it unasked).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(tag = "type", rename_all = "snake_case")]
 pub enum BgMessage {
     /// Everything the relay does for this tab: show `banner`, run the one timer (replacing any
     /// other; none if absent), press `press` now.
     BgView {
         banner: Box<BannerView>,
-        #[serde(default)]
+        #[json(default)]
         timer_ms: Option<u64>,
-        #[serde(default)]
+        #[json(default)]
         press: Option<PressControl>,
         /// Remember the last assistant message now: the failure belongs to it, and a press
         /// happens only while it is still the last one.
-        #[serde(default)]
+        #[json(default)]
         mark_message: bool,
     },
     BgAck,
 }
 
 /// Which control of the page to press (wire form of `retry::Control`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum PressControl {
     Retry,
     Continue,
 }
 
 /// The in-page banner, as the core wants it shown. Text is `_locales` keys and arguments only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct BannerView {
     pub visible: bool,
     /// `idle`, `waiting`, `paused`, `retrying`, `stopped`, `explained` or `ok` (also for tests and styling).
@@ -346,19 +346,19 @@ pub struct BannerView {
 }
 
 /// A text whose one argument is a time of day: the relay formats `at_ms` in the user's locale.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct TimeText {
     pub key: String,
     pub at_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct Text {
     pub key: String,
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct Countdown {
     pub key: String,
     pub args: Vec<String>,
@@ -368,14 +368,14 @@ pub struct Countdown {
 }
 
 /// The toolbar badge for one tab.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct BadgeView {
     pub text: String,
     pub color: String,
 }
 
 /// A system notification the background shows (only with the user's permission and setting).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct NoticeView {
     pub id: String,
     pub title: Text,
@@ -383,7 +383,7 @@ pub struct NoticeView {
 }
 
 /// One line of the recent-events list the popup shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct VerdictEvent {
     pub at_ms: f64,
     pub tab_id: i32,
@@ -392,11 +392,11 @@ pub struct VerdictEvent {
     pub verdict: Verdict,
     pub label: String,
     /// For an answer that arrived after automatic retries: how many, and the time from the first failure.
-    #[serde(default)]
+    #[json(default)]
     pub after_retries: Option<RetrySummary>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, ToJson, FromJson)]
 pub struct RetrySummary {
     pub attempts: u32,
     pub waited_ms: f64,
@@ -457,6 +457,7 @@ pub const MESSAGE_TYPES: &[&str] = &[
 /// The JavaScript module `cargo xtask build` writes to `extension/generated/protocol.js`: every
 /// constant the scripts need, from the definitions above, as one frozen global the scripts read
 /// at start (the hook removes it from the page's view).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn js_module() -> String {
     use serde_json::{json, Map, Value};
     let camel = |name: &str| -> String {
@@ -474,6 +475,7 @@ pub fn js_module() -> String {
         }
         out
     };
+    let as_value = |value: Vec<crate::page_dom::Locator>| serde_json::from_str::<Value>(&value.to_json().to_text()).expect("locators are JSON");
     let named = |pairs: &[(&str, &str)]| Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>());
     let types: Map<String, Value> = MESSAGE_TYPES.iter().map(|t| (camel(t), json!(t))).collect();
     let marker_of = |prefix: &str| -> Vec<Value> {
@@ -506,7 +508,7 @@ pub fn js_module() -> String {
         "page": {
             "messageBlock": crate::page_dom::MESSAGE_BLOCK,
             "userMessage": crate::page_dom::USER_MESSAGE,
-            "controls": { "retry": crate::page_dom::RETRY_LOCATORS, "continue": crate::page_dom::CONTINUE_LOCATORS },
+            "controls": { "retry": as_value(crate::page_dom::RETRY_LOCATORS.to_vec()), "continue": as_value(crate::page_dom::CONTINUE_LOCATORS.to_vec()) },
             "crashScreenTexts": crate::page_dom::CRASH_SCREEN_TEXTS,
         },
         "banner": crate::banner::layout(),
@@ -532,6 +534,7 @@ pub fn is_json_route(route: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::Json;
 
     fn samples() -> Vec<CsMessage> {
         vec![
@@ -562,20 +565,18 @@ mod tests {
     fn the_generated_names_are_serdes_names() {
         let samples = samples();
         for message in &samples {
-            let value = serde_json::to_value(message).unwrap();
-            assert_eq!(value["type"], message.type_name());
+            let value = message.to_json();
+            assert_eq!(value.get("type").and_then(Json::as_str), Some(message.type_name()));
             assert!(MESSAGE_TYPES.contains(&message.type_name()));
         }
         let cs_types = MESSAGE_TYPES.iter().filter(|t| t.starts_with("cs_")).count();
         assert_eq!(cs_types, samples.len(), "one sample per relay message");
         let view = BgMessage::BgView { banner: Box::new(crate::banner_sample()), timer_ms: None, press: None, mark_message: false };
         for (message, name) in [(view, "bg_view"), (BgMessage::BgAck, "bg_ack")] {
-            assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
+            assert_eq!(message.to_json().get("type").and_then(Json::as_str), Some(name));
         }
-        for (message, name) in
-            [(UiMessage::UiGetSettings, "ui_get_settings"), (UiMessage::UiSaveSettings { settings: serde_json::Value::Null }, "ui_save_settings")]
-        {
-            assert_eq!(serde_json::to_value(message).unwrap()["type"], name);
+        for (message, name) in [(UiMessage::UiGetSettings, "ui_get_settings"), (UiMessage::UiSaveSettings { settings: Json::Null }, "ui_save_settings")] {
+            assert_eq!(message.to_json().get("type").and_then(Json::as_str), Some(name));
             assert!(MESSAGE_TYPES.contains(&name));
         }
         let all_headers = SelectedHeaders {
@@ -585,11 +586,11 @@ mod tests {
             cf_mitigated: Some(String::new()),
             heartbeat_timeout_secs: Some(String::new()),
         };
-        let keys: Vec<String> = serde_json::to_value(all_headers).unwrap().as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<String> = all_headers.to_json().as_object().unwrap().iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(keys.len(), HEADER_NAMES.len());
         assert!(HEADER_NAMES.iter().all(|h| keys.iter().any(|k| k == h)));
         let envelope = Envelope { code: Some(1), msg: Some(String::new()), biz_code: Some(1), biz_msg: Some(String::new()), mute_until: Some(1) };
-        let keys: Vec<String> = serde_json::to_value(envelope).unwrap().as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<String> = envelope.to_json().as_object().unwrap().iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(keys.len(), ENVELOPE_KEYS.len());
         assert!(ENVELOPE_KEYS.iter().all(|h| keys.iter().any(|k| k == h)));
     }
@@ -600,7 +601,7 @@ mod tests {
             ["stream", "streamRoute", "jsonRoute", "transport", "status", "headers", "envelope", "elapsed", "bytes", "end", "hookState", "markers", "flag"];
         for (type_name, fields) in HOOK_MESSAGE_FIELDS {
             let sample = samples().into_iter().find(|m| m.type_name() == *type_name).expect("a relay message");
-            let mut keys: Vec<String> = serde_json::to_value(sample).unwrap().as_object().unwrap().keys().filter(|k| *k != "type").cloned().collect();
+            let mut keys: Vec<String> = sample.to_json().as_object().unwrap().iter().map(|(k, _)| k.clone()).filter(|k| k != "type").collect();
             let mut named: Vec<String> = fields.iter().map(|(name, _)| name.to_string()).collect();
             keys.sort();
             named.sort();

@@ -2,12 +2,11 @@
 //! read field by field and range-checked against the clock, so a damaged or hostile stored state
 //! can neither stop retries for good nor overflow a counter.
 
-use serde_json::Value;
-
 use crate::budget::BudgetConfig;
 use crate::diagnose::conflicts;
 use crate::diagnose::history::History;
 use crate::hub::{Hub, HubState, LATENCY_SAMPLES};
+use crate::json::Json;
 use crate::lenient;
 use crate::retry::Policy;
 use crate::settings::Settings;
@@ -18,7 +17,7 @@ pub const MAX_RESTORED_TABS: usize = 512;
 pub const MAX_RESTORED_COUNT: u32 = 1_000_000;
 
 /// The hub from what storage held (any of it may be missing, from another version, or garbage).
-pub fn hub_from_storage(state: &Value, settings: &Value, history: &Value, now_ms: f64) -> Hub {
+pub fn hub_from_storage(state: &Json, settings: &Json, history: &Json, now_ms: f64) -> Hub {
     let settings = Settings::from_stored_value(settings);
     let mut state: HubState = lenient::field_by_field(state);
     state.sanitize(now_ms, longest_wait_ms(&Policy::with_settings(&settings)));

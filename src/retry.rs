@@ -1,12 +1,12 @@
 //! The retry policy: what to do after a verdict, for one message. Pure: time and randomness come in
 //! as arguments. Every number lives in `Policy`; settings can only make it more cautious.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use crate::settings::{Settings, DEADLINE_MINUTES_RANGE};
 use crate::verdict::{ChallengeKind, Verdict};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct Policy {
     /// The envelope of automatic delays, after the manual advice users know (5 s, 10 s, 30 s),
     /// then capped: attempt n waits about `busy_envelope_ms[n-1]`, later attempts the last entry.
@@ -73,8 +73,8 @@ impl Default for Policy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum Suggestion {
     InstantMode,
     SearchOff,
@@ -87,8 +87,8 @@ pub enum Suggestion {
 }
 
 /// Which of the page's own controls an automatic attempt presses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum Control {
     /// Regenerate (the icon holding `#重新生成`).
     #[default]
@@ -107,8 +107,8 @@ impl Control {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum StopReason {
     AttemptCap,
     Deadline,
@@ -120,8 +120,8 @@ pub enum StopReason {
     Paused,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
+#[json(tag = "action", rename_all = "snake_case")]
 pub enum Decision {
     /// Wait `delay_ms`, then press the page's `control` (automatic attempt number `attempt`).
     Retry { delay_ms: u64, attempt: u32, max_attempts: u32, suggestion: Option<Suggestion>, control: Control },
@@ -134,7 +134,7 @@ pub enum Decision {
 }
 
 /// What is known about the message that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, ToJson, FromJson)]
 pub struct FailureContext {
     /// Automatic attempts already made for this message.
     pub attempts: u32,

@@ -1,13 +1,12 @@
 //! The user's settings (kept in the browser's synced storage) and their validation: a value is
 //! either valid and saved, or rejected with a message; settings can only make Unbusy more cautious.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use crate::json::{FromJson, Json, ToJson};
 
 use crate::lenient;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum HiddenTabs {
     /// Hidden tabs keep their place: the countdown goes on and the notification tells the user.
     Continue,
@@ -15,8 +14,8 @@ pub enum HiddenTabs {
     Pause,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(default, deny_unknown_fields)]
 pub struct Settings {
     pub auto_retry: bool,
     pub max_attempts: u32,
@@ -40,7 +39,7 @@ impl Default for Settings {
 }
 
 /// Why a value was refused: the field and a message key the options page shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct Problem {
     pub field: String,
     pub message: String,
@@ -64,6 +63,24 @@ impl Settings {
         problems
     }
 
+    /// The fields of a settings object that cannot be read at all (a text where a number belongs),
+    /// each named; the whole object when it is not one.
+    pub fn unreadable(stored: &Json) -> Vec<Problem> {
+        let problem = |field: &str| Problem { field: field.to_string(), message: "not a valid value".into() };
+        let Some(fields) = stored.as_object() else { return vec![problem("settings")] };
+        let fits = |name: &str, value: &Json| {
+            let mut trial = Settings::default().to_json();
+            trial.set(name, value.clone());
+            Settings::from_json(&trial).is_some()
+        };
+        let named: Vec<Problem> = fields.iter().filter(|(name, value)| !fits(name, value)).map(|(name, _)| problem(name)).collect();
+        if named.is_empty() {
+            vec![problem("settings")]
+        } else {
+            named
+        }
+    }
+
     /// Settings as stored, falling back to the defaults for anything unreadable or out of range.
     pub fn from_stored(value: Option<Settings>) -> Settings {
         value.filter(|s| s.problems().is_empty()).unwrap_or_default()
@@ -72,7 +89,7 @@ impl Settings {
     /// Settings as stored (synced from any version of Unbusy, or damaged). Nothing stored means the
     /// defaults. Otherwise unknown fields are ignored and a bad value falls back to its own
     /// default, except the switches that make Unbusy act on its own: unreadable, they read as off.
-    pub fn from_stored_value(stored: &Value) -> Settings {
+    pub fn from_stored_value(stored: &Json) -> Settings {
         let Some(fields) = stored.as_object().filter(|f| !f.is_empty()) else { return Settings::default() };
         let mut settings: Settings = lenient::field_by_field(stored);
         let defaults = Settings::default();
@@ -84,7 +101,7 @@ impl Settings {
                 _ => {}
             }
         }
-        let switch = |name: &str| fields.get(name).and_then(Value::as_bool).unwrap_or(false);
+        let switch = |name: &str| crate::json::lookup(fields, name).and_then(Json::as_bool).unwrap_or(false);
         settings.auto_retry = switch("auto_retry");
         settings.notify = switch("notify");
         settings
@@ -94,21 +111,23 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::from_serde;
 
     #[test]
     fn stored_settings_degrade_field_by_field() {
         let from_a_newer_version =
-            serde_json::json!({"auto_retry": true, "max_attempts": 3, "delay_scale": 2.0, "hidden_tabs": "pause", "notify": true, "sound": "bell"});
+            from_serde(serde_json::json!({"auto_retry": true, "max_attempts": 3, "delay_scale": 2.0, "hidden_tabs": "pause", "notify": true, "sound": "bell"}));
         let read = Settings::from_stored_value(&from_a_newer_version);
         assert_eq!(read, Settings { auto_retry: true, max_attempts: 3, delay_scale: 2.0, hidden_tabs: HiddenTabs::Pause, notify: true, ..Settings::default() });
-        let damaged =
-            serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1, "deadline_minutes": 45});
+        let damaged = from_serde(
+            serde_json::json!({"auto_retry": "yes", "max_attempts": 60, "delay_scale": "slow", "hidden_tabs": "sleep", "notify": 1, "deadline_minutes": 45}),
+        );
         let read = Settings::from_stored_value(&damaged);
         assert_eq!(read, Settings { auto_retry: false, notify: false, ..Settings::default() });
-        let missing_switch = serde_json::json!({"max_attempts": 2});
+        let missing_switch = from_serde(serde_json::json!({"max_attempts": 2}));
         assert_eq!(Settings::from_stored_value(&missing_switch), Settings { auto_retry: false, max_attempts: 2, ..Settings::default() });
-        assert_eq!(Settings::from_stored_value(&Value::Null), Settings::default());
-        assert_eq!(Settings::from_stored_value(&serde_json::json!({})), Settings::default());
+        assert_eq!(Settings::from_stored_value(&Json::Null), Settings::default());
+        assert_eq!(Settings::from_stored_value(&from_serde(serde_json::json!({}))), Settings::default());
     }
 
     #[test]

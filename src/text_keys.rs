@@ -2,10 +2,12 @@
 //! can check each one exists in every locale (a missing key shows as the raw key).
 //!
 //! The lists below are written out; the tests prove them complete: enum lists against the variant
-//! names serde derives from the enums themselves, the banner's and the popup's keys against the
+//! names derived from the enums themselves, the banner's and the popup's keys against the
 //! string literals of the modules that emit them.
 
 use std::collections::BTreeSet;
+
+use crate::json::{Json, ToJson};
 
 use crate::banner::{stop_key, suggestion_key, TEXT_KEYS as BANNER_KEYS};
 use crate::diagnose::{Action, Likelihood};
@@ -59,12 +61,12 @@ const LIKELIHOODS: [Likelihood; 3] = [Likelihood::Unlikely, Likelihood::Possible
 
 /// The popup names a likelihood tag `likelihood_<likelihood>`.
 pub fn likelihood_key(likelihood: Likelihood) -> String {
-    format!("likelihood_{}", serde_name(&likelihood))
+    format!("likelihood_{}", wire_name(&likelihood))
 }
 
 /// The popup labels an action's button `action_<kind>`.
 pub fn action_key(action: &Action) -> String {
-    format!("action_{}", serde_json::to_value(action).expect("actions serialise")["kind"].as_str().expect("actions are tagged by kind"))
+    format!("action_{}", action.to_json().get("kind").and_then(Json::as_str).expect("actions are tagged by kind"))
 }
 
 fn action_examples() -> Vec<Action> {
@@ -183,44 +185,38 @@ pub fn all_text_keys() -> BTreeSet<String> {
     keys
 }
 
-fn serde_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value).expect("unit variants serialise").as_str().expect("unit variants are strings").to_string()
+fn wire_name<T: ToJson>(value: &T) -> String {
+    value.to_json().as_str().expect("unit variants are strings").to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::de::DeserializeOwned;
+    use crate::json::Variants;
 
-    /// The variant names serde derived for `T`, read from its "unknown variant" error: the enum's
-    /// own definition, so a new variant shows up here without anyone listing it.
-    fn declared_variants<T: DeserializeOwned + std::fmt::Debug>(probe: &str) -> BTreeSet<String> {
-        let error = serde_json::from_str::<T>(probe).expect_err("the probe names no variant").to_string();
-        let expected =
-            error.split("expected one of ").nth(1).or_else(|| error.split("expected ").nth(1)).unwrap_or_else(|| panic!("no variant list in: {error}"));
-        expected.split('`').skip(1).step_by(2).map(String::from).collect()
+    /// The variant names derived for `T`: the enum's own definition, so a new variant shows up
+    /// here without anyone listing it.
+    fn declared_variants<T: Variants>() -> BTreeSet<String> {
+        T::NAMES.iter().map(|name| name.to_string()).collect()
     }
 
-    const TAGGED_PROBE: &str = r#"{"kind":"no such variant"}"#;
-    const UNIT_PROBE: &str = r#""no such variant""#;
-
-    fn kind_of<T: serde::Serialize>(value: &T) -> String {
-        serde_json::to_value(value).unwrap()["kind"].as_str().unwrap().to_string()
+    fn kind_of<T: ToJson>(value: &T) -> String {
+        value.to_json().get("kind").and_then(Json::as_str).unwrap().to_string()
     }
 
     #[test]
     fn the_verdict_examples_cover_every_verdict_and_challenge_kind() {
         let examples = verdict_examples();
         let kinds: BTreeSet<String> = examples.iter().map(kind_of).collect();
-        assert_eq!(kinds, declared_variants::<Verdict>(TAGGED_PROBE));
+        assert_eq!(kinds, declared_variants::<Verdict>());
         let challenges: BTreeSet<String> = examples
             .iter()
             .filter_map(|v| match v {
-                Verdict::Challenge { challenge } => Some(serde_name(challenge)),
+                Verdict::Challenge { challenge } => Some(wire_name(challenge)),
                 _ => None,
             })
             .collect();
-        assert_eq!(challenges, declared_variants::<ChallengeKind>(UNIT_PROBE));
+        assert_eq!(challenges, declared_variants::<ChallengeKind>());
         // Both forms of a muted verdict: with and without the time it ends.
         assert!(examples.contains(&Verdict::Muted { until_s: None }) && examples.iter().any(|v| matches!(v, Verdict::Muted { until_s: Some(_) })));
     }
@@ -228,10 +224,10 @@ mod tests {
     #[test]
     fn the_enum_lists_hold_every_variant() {
         let names = |list: Vec<String>| list.into_iter().collect::<BTreeSet<_>>();
-        assert_eq!(names(SUGGESTIONS.iter().map(serde_name).collect()), declared_variants::<Suggestion>(UNIT_PROBE));
-        assert_eq!(names(STOP_REASONS.iter().map(serde_name).collect()), declared_variants::<StopReason>(UNIT_PROBE));
-        assert_eq!(names(LIKELIHOODS.iter().map(serde_name).collect()), declared_variants::<Likelihood>(UNIT_PROBE));
-        assert_eq!(names(action_examples().iter().map(kind_of).collect()), declared_variants::<Action>(TAGGED_PROBE));
+        assert_eq!(names(SUGGESTIONS.iter().map(wire_name).collect()), declared_variants::<Suggestion>());
+        assert_eq!(names(STOP_REASONS.iter().map(wire_name).collect()), declared_variants::<StopReason>());
+        assert_eq!(names(LIKELIHOODS.iter().map(wire_name).collect()), declared_variants::<Likelihood>());
+        assert_eq!(names(action_examples().iter().map(kind_of).collect()), declared_variants::<Action>());
     }
 
     /// Source files without their test modules.

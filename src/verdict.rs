@@ -1,9 +1,9 @@
 //! What the classifier concludes about one response.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
+#[json(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
     Ok,
     Busy {
@@ -50,8 +50,8 @@ pub enum Verdict {
     Unknown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum ChallengeKind {
     /// Cloudflare's "Just a moment…" / "One more step" page, or `cf-mitigated: challenge`.
     Cloudflare,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, Json, ToJson};
 
 use crate::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use crate::protocol::{self, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, VerdictEvent};
@@ -33,7 +33,7 @@ struct Stream {
 }
 
 /// Why messages from pages were refused, counted for the popup's self-check.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ToJson, FromJson)]
 pub struct DropCounts {
     /// Did not match the protocol (shape, route, bytes above U+00FF).
     pub malformed: u32,
@@ -394,13 +394,12 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
         // The usual answer: `{"code":0,…,"data":{"biz_code":0,…}}`.
         return Verdict::Ok;
     }
-    let body = serde_json::json!({
-        "code": envelope.code,
-        "msg": envelope.msg,
-        "data": { "biz_code": envelope.biz_code, "biz_msg": envelope.biz_msg, "biz_data": { "mute_until": envelope.mute_until } },
-    });
+    let object = |fields: Vec<(&str, Json)>| Json::Object(fields.into_iter().map(|(name, value)| (name.to_string(), value)).collect());
+    let biz_data = object(vec![("mute_until", envelope.mute_until.to_json())]);
+    let data = object(vec![("biz_code", envelope.biz_code.to_json()), ("biz_msg", envelope.biz_msg.to_json()), ("biz_data", biz_data)]);
+    let body = object(vec![("code", envelope.code.to_json()), ("msg", envelope.msg.to_json()), ("data", data)]);
     let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
-    classifier.push(body.to_string().as_bytes());
+    classifier.push(body.to_text().as_bytes());
     classifier.finish(StreamEnd::Complete)
 }
 

@@ -67,6 +67,7 @@ mod background {
     use serde_json::{json, Value};
     use unbusy::diagnose::view::PopupView;
     use unbusy::hub::{Hub, HubState, Outcome};
+    use unbusy::json::{from_serde, to_serde, FromJson, ToJson};
     use unbusy::protocol::{self, BgMessage, BgUiMessage, CsMessage, EndKind, SelectedHeaders, Sender, Transport, UiMessage};
     use unbusy::restore::{self, hub_from_storage};
     use unbusy::retry::{Decision, Policy, StopReason};
@@ -90,6 +91,11 @@ mod background {
         CsMessage::CsStreamBytes { stream, bytes: text.into() }
     }
 
+    /// The hub as the background restores it from what storage held (written here with `json!`).
+    fn restore(state: &Value, settings: &Value, history: &Value) -> Hub {
+        hub_from_storage(&from_serde(state.clone()), &from_serde(settings.clone()), &from_serde(history.clone()), T0)
+    }
+
     fn verdict_of(outcome: &Outcome) -> Option<&Verdict> {
         outcome.verdict.as_ref()
     }
@@ -105,7 +111,7 @@ mod background {
             BgUiMessage::BgFacts { facts } => facts,
             other => panic!("{other:?}"),
         };
-        unbusy::diagnose::view::build(&unbusy::lenient::field_by_field(&input), &facts).0
+        unbusy::diagnose::view::build(&unbusy::lenient::field_by_field(&from_serde(input)), &facts).0
     }
 
     #[test]
@@ -192,7 +198,7 @@ mod background {
         assert_eq!(hub.drops().unknown_markers, 1);
         assert!(hub.state().page_hooks[0].hooks.markers == ["deepseek-pp.fetch-hook-installed"]);
         let view = diagnose(&mut hub, json!({"now_ms": T0}));
-        let shown = serde_json::to_string(&view).unwrap();
+        let shown = view.to_json().to_text();
         assert!(!shown.contains("555-0100"), "{shown}");
         assert!(shown.contains("DeepSeek++"));
         assert!(view.report.contains("\"unknown_markers\":1"), "{}", view.report);
@@ -204,10 +210,10 @@ mod background {
 
     #[test]
     fn a_tab_whose_scripts_came_late_is_named_until_it_reloads_in_time() {
-        let decode = |v: Value| serde_json::from_value::<CsMessage>(v);
+        let decode = |v: Value| CsMessage::from_json(&from_serde(v));
         assert_eq!(decode(json!({"type": "cs_page_loaded", "late": true})).unwrap(), CsMessage::CsPageLoaded { late: true });
         assert_eq!(decode(json!({"type": "cs_page_loaded"})).unwrap(), CsMessage::CsPageLoaded { late: false }, "older relays send no field");
-        assert!(decode(json!({"type": "cs_page_loaded", "late": "yes"})).is_err());
+        assert!(decode(json!({"type": "cs_page_loaded", "late": "yes"})).is_none());
 
         let mut hub = Hub::new(None, Settings::default(), None);
         hub.handle(CsMessage::CsPageLoaded { late: false }, at(1, T0), 0.5);
@@ -221,8 +227,8 @@ mod background {
         assert_eq!(hub.state().page_hooks.len(), 1, "{:?}", hub.state().page_hooks);
 
         // Remembered across a stopped worker.
-        let stored = serde_json::to_value(hub.state()).unwrap();
-        let mut hub = hub_from_storage(&stored, &Value::Null, &Value::Null, T0);
+        let stored = to_serde(&hub.state().to_json());
+        let mut hub = restore(&stored, &Value::Null, &Value::Null);
         assert!(finding_ids(&diagnose(&mut hub, json!({"now_ms": T0}))).contains(&"not-watched-until-reload".to_string()));
 
         // The reload: its scripts run in time, the tab is watched again.
@@ -256,23 +262,23 @@ mod background {
     #[test]
     fn stored_settings_from_a_newer_version_keep_the_users_values() {
         let stored = json!({"auto_retry": false, "max_attempts": 2, "delay_scale": 3.0, "hidden_tabs": "pause", "notify": true, "theme": "dark"});
-        let hub = hub_from_storage(&Value::Null, &stored, &Value::Null, T0);
+        let hub = restore(&Value::Null, &stored, &Value::Null);
         assert_eq!((hub.settings().auto_retry, hub.settings().max_attempts, hub.settings().delay_scale, hub.settings().notify), (false, 2, 3.0, true));
     }
 
     #[test]
     fn a_garbled_auto_retry_next_to_other_settings_reads_as_off() {
-        let mut hub = hub_from_storage(&Value::Null, &json!({"auto_retry": "yes", "max_attempts": 3}), &Value::Null, T0);
+        let mut hub = restore(&Value::Null, &json!({"auto_retry": "yes", "max_attempts": 3}), &Value::Null);
         assert_eq!((hub.settings().auto_retry, hub.settings().max_attempts), (false, 3));
         hub.handle(open(1), at(1, T0), 0.5);
         let out = hub.handle(bytes(1, BUSY), at(1, T0), 0.5);
         assert!(matches!(decision_of(&out), Some(Decision::Stop { reason: StopReason::AutoRetryOff, .. })), "{out:?}");
-        assert!(hub_from_storage(&Value::Null, &Value::Null, &Value::Null, T0).settings().auto_retry, "nothing stored: the defaults");
+        assert!(restore(&Value::Null, &Value::Null, &Value::Null).settings().auto_retry, "nothing stored: the defaults");
     }
 
     #[test]
     fn a_restored_endless_cool_down_still_lets_a_retry_through_within_the_policy_maximum() {
-        let mut state = serde_json::to_value(HubState::default()).unwrap();
+        let mut state = to_serde(&HubState::default().to_json());
         state["budget"]["cooldown_until_ms"] = json!(1e308);
         state["budget"]["updated_ms"] = json!(1e308);
         state["budget"]["last_grant_ms"] = json!(1e308);
@@ -280,7 +286,7 @@ mod background {
         state["rate_limit_strikes"] = json!(u32::MAX);
         state["latency_ms"] = json!([-1.0, 1e308, 120.0]);
         state["site_crash_at_ms"] = json!(1e308);
-        let mut hub = hub_from_storage(&state, &Value::Null, &Value::Null, T0);
+        let mut hub = restore(&state, &Value::Null, &Value::Null);
         assert_eq!(hub.state().latency_ms, [120.0]);
         assert_eq!(hub.state().site_crash_at_ms, Some(T0), "a crash screen from the future is moved to now, so it ages out");
         hub.handle(open(1), at(1, T0), 0.5);
@@ -300,12 +306,12 @@ mod background {
 
     #[test]
     fn a_restored_pending_retry_far_in_the_future_waits_no_longer_than_the_policy_maximum() {
-        let mut state = serde_json::to_value(HubState::default()).unwrap();
+        let mut state = to_serde(&HubState::default().to_json());
         state["tabs"] = json!([
             {"tab_id": 1, "attempts": 1, "first_failure_ms": T0, "pending": {"due_ms": 1e308, "attempt": 2, "verdict": {"kind": "busy", "code": "server_busy"}}, "fired_at_ms": null},
             {"tab_id": 2, "attempts": "garbage"}
         ]);
-        let mut hub = hub_from_storage(&state, &Value::Null, &Value::Null, T0);
+        let mut hub = restore(&state, &Value::Null, &Value::Null);
         assert_eq!(hub.state().tabs.len(), 1, "the damaged tab is dropped, the other kept");
         let longest = restore::longest_wait_ms(&Policy::default());
         match hub.handle(CsMessage::CsTimerDue, at(1, T0), 0.5).reply {
@@ -318,7 +324,7 @@ mod background {
 
     #[test]
     fn garbage_from_storage_does_not_blank_the_popup() {
-        let mut hub = hub_from_storage(&json!({"budget": "x"}), &json!(7), &json!({"hours": [{"busy": u32::MAX, "total": u32::MAX}]}), T0);
+        let mut hub = restore(&json!({"budget": "x"}), &json!(7), &json!({"hours": [{"busy": u32::MAX, "total": u32::MAX}]}));
         assert_eq!(hub.history().hours.len(), 24);
         let input = json!({
             "now_ms": T0,
@@ -340,12 +346,12 @@ mod background {
     fn a_relay_message_carrying_more_than_the_protocol_allows_is_refused() {
         let json_response = |envelope: Value, headers: Value| json!({"type": "cs_json_response", "route": "/api/v0/users/current", "transport": "xhr", "status": 200, "headers": headers, "envelope": envelope});
         let allowed = json_response(json!({"code": 40003, "msg": "x", "biz_code": 5, "biz_msg": "muted", "mute_until": 1}), json!({"retry-after": "5"}));
-        assert!(serde_json::from_value::<CsMessage>(allowed).is_ok(), "the allowed fields read");
+        assert!(CsMessage::from_json(&from_serde(allowed)).is_some(), "the allowed fields read");
         let account_data = json_response(json!({"code": 0, "biz_data": {"email": "someone@example.org"}}), json!({}));
-        assert!(serde_json::from_value::<CsMessage>(account_data).is_err(), "the envelope's data stays in the page");
+        assert!(CsMessage::from_json(&from_serde(account_data)).is_none(), "the envelope's data stays in the page");
         let cookie_header = json_response(json!({}), json!({"set-cookie": "ds_session_id=secret"}));
-        assert!(serde_json::from_value::<CsMessage>(cookie_header).is_err(), "headers beyond the five stay in the page");
+        assert!(CsMessage::from_json(&from_serde(cookie_header)).is_none(), "headers beyond the five stay in the page");
         let prompt = json!({"type": "cs_stream_open", "stream": 1, "route": "/api/v0/chat/completion", "transport": "fetch", "status": 200, "headers": {}, "prompt": "hello"});
-        assert!(serde_json::from_value::<CsMessage>(prompt).is_err(), "the request body stays in the page");
+        assert!(CsMessage::from_json(&from_serde(prompt)).is_none(), "the request body stays in the page");
     }
 }

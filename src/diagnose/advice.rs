@@ -1,7 +1,7 @@
 //! Every fix of the source article, and a few it lacks, ranked by what the evidence says. A fix
 //! that cannot help with what is seen says so ("unlikely to help") instead of disappearing.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use super::connection::Latency;
 use super::history::History;
@@ -30,7 +30,7 @@ pub struct Evidence<'a> {
 /// The article's off-peak claim, shown as a claim until the user's own history speaks.
 pub const ARTICLE_OFF_PEAK_UTC: (u8, u8) = (1, 5);
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ToJson, FromJson)]
 pub struct Counts {
     pub busy: u32,
     pub expert_busy: u32,

@@ -1,12 +1,12 @@
 //! Conflicting extensions: a table of known ones (store ids for Chrome and Firefox), heuristics on
 //! what any enabled extension may do to chat.deepseek.com, and what the page hook saw.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use super::{Action, Finding, Likelihood};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum ConflictKind {
     /// Blocks or rewrites requests (ad and tracker blockers).
     Blocker,
@@ -191,22 +191,22 @@ const REQUEST_CHANGING: &[&str] = &["declarativeNetRequest", "declarativeNetRequ
 const ALL_SITES: &[&str] = &["<all_urls>", "*://*/*", "https://*/*", "http://*/*"];
 
 /// What `management.getAll()` says of one extension (only the fields the analysis needs).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, ToJson, FromJson)]
+#[json(default)]
 pub struct ExtensionInfo {
     pub id: String,
     pub name: String,
     pub enabled: bool,
-    #[serde(rename = "type")]
+    #[json(rename = "type")]
     pub kind: String,
     pub permissions: Vec<String>,
-    #[serde(rename = "hostPermissions")]
+    #[json(rename = "hostPermissions")]
     pub host_permissions: Vec<String>,
 }
 
 /// What the page hook saw of `fetch` and `XMLHttpRequest` on the chat page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum HookState {
     /// Native before Unbusy's hook, and still Unbusy's.
     Clean,
@@ -216,8 +216,8 @@ pub enum HookState {
     ReplacedAfter,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, ToJson, FromJson)]
+#[json(default)]
 pub struct PageHooks {
     pub fetch: Option<HookState>,
     pub xhr: Option<HookState>,

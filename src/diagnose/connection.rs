@@ -1,9 +1,9 @@
 //! The connection check, from the page's own requests (Unbusy sends none): the time from a JSON
 //! request to its response head, as median and jitter.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, ToJson, FromJson)]
 pub struct Latency {
     pub median_ms: f64,
     /// Median absolute deviation from the median: robust to the odd slow request.

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use super::{Action, Finding, Likelihood};
 
@@ -17,7 +17,7 @@ pub const STALE_AFTER_MS: f64 = 30.0 * 24.0 * 60.0 * 60.0 * 1000.0;
 pub const CHALLENGE_COOKIES: &[&str] = &["cf_clearance", "__cf_bm", "aws-waf-token", "__cfruid"];
 
 /// One cookie as the popup describes it (`size` is name plus value length; no value).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct CookieInfo {
     pub name: String,
     pub domain: String,

@@ -2,20 +2,20 @@
 //! ("Busy (expert model) — retried 1×, answered after 6 s"). Raw verdict labels stay in the
 //! diagnostic report.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use super::view::Tone;
 use crate::protocol::VerdictEvent;
 use crate::verdict::{ChallengeKind, Verdict};
 
 /// A message key and its arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct Said {
     pub key: String,
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct EventLine {
     pub at_ms: f64,
     pub tone: Tone,

@@ -1,17 +1,17 @@
 //! The user's own busy history: counts of generation verdicts by local hour (no content, no times),
 //! kept in the browser's local storage, to learn which hours are quieter for this user.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use crate::verdict::Verdict;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ToJson, FromJson)]
 pub struct HourCount {
     pub busy: u32,
     pub total: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct History {
     pub hours: Vec<HourCount>,
 }

@@ -9,11 +9,11 @@ pub mod events;
 pub mod history;
 pub mod view;
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 /// How sure a finding or a fix is, from the evidence at hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum Likelihood {
     Unlikely,
     Possible,
@@ -22,7 +22,7 @@ pub enum Likelihood {
 
 /// One thing the popup tells the user: a message key with its arguments, why it matters, and
 /// what can be done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct Finding {
     pub id: String,
     pub likelihood: Likelihood,
@@ -33,8 +33,8 @@ pub struct Finding {
     pub actions: Vec<Action>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
+#[json(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Ask for the optional `management` permission and look at the installed extensions.
     CheckExtensions,

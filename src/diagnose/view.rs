@@ -1,6 +1,6 @@
 //! The popup's whole content, computed here; the popup only renders it.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{FromJson, ToJson};
 
 use super::advice::{self, Evidence};
 use super::conflicts::{self, ExtensionInfo, PageHooks};
@@ -15,8 +15,8 @@ use crate::verdict::Verdict;
 use crate::watch::DropCounts;
 
 /// What the popup gathered (each part only if its permission is granted).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, ToJson, FromJson)]
+#[json(default)]
 pub struct DiagnoseInput {
     pub extensions: Option<Vec<ExtensionInfo>>,
     pub cookies: Option<Vec<CookieInfo>>,
@@ -31,8 +31,8 @@ pub struct DiagnoseInput {
     pub chat_tabs: Option<Vec<i32>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToJson, FromJson)]
+#[json(rename_all = "snake_case")]
 pub enum Tone {
     Good,
     Waiting,
@@ -41,21 +41,21 @@ pub enum Tone {
     Idle,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, ToJson, FromJson)]
 pub struct Glance {
     pub tone: Tone,
     pub sentence: String,
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct RetryStatus {
     pub tab_id: i32,
     pub attempt: u32,
     pub due_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
 pub struct PopupView {
     pub glance: Glance,
     pub recent: Vec<EventLine>,
@@ -76,7 +76,7 @@ const FRESH_MS: f64 = 10.0 * 60.0 * 1000.0;
 const RECENT_SHOWN: usize = 8;
 
 /// Times the background found the core trapped (or otherwise unusable) and started a new one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, ToJson, FromJson)]
 pub struct CoreFaults {
     pub count: u32,
     /// Milliseconds since the epoch of the latest one.
@@ -85,8 +85,8 @@ pub struct CoreFaults {
 
 /// What only the background knows, for the popup: the hub sends it (`bg_facts`), and the popup's
 /// own module builds the view from it and what the popup gathered.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, ToJson, FromJson)]
+#[json(default)]
 pub struct HubFacts {
     pub latency_ms: Vec<f64>,
     pub retries: Vec<RetryStatus>,
@@ -294,7 +294,7 @@ fn report(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding], fixes: 
     let mut lines = vec![
         format!("Unbusy {} diagnostic report (no conversation content, no cookie values)", input.version),
         format!("platform: {}", input.os),
-        format!("recent verdicts: {}", serde_json::to_string(&counts).unwrap_or_default()),
+        format!("recent verdicts: {}", counts.to_json().to_text()),
         format!(
             "last verdicts: {}",
             input.recent.iter().take(RECENT_SHOWN).map(|e| format!("{} {}", e.route.rsplit('/').next().unwrap_or(""), e.label)).collect::<Vec<_>>().join(", ")
@@ -302,7 +302,7 @@ fn report(input: &DiagnoseInput, facts: &HubFacts, findings: &[Finding], fixes: 
         format!("retries pending: {}", facts.retries.len()),
         format!("retry control not found: {} time(s)", facts.missing_control),
         format!("malformed page messages dropped: {}", facts.dropped_messages),
-        format!("dropped by reason: {}", serde_json::to_string(&facts.drops).unwrap_or_default()),
+        format!("dropped by reason: {}", facts.drops.to_json().to_text()),
         format!("core restarted after a fault: {} time(s)", facts.core_faults.count),
         format!("extensions checked: {}, cookies checked: {}", input.extensions.is_some(), input.cookies.is_some()),
     ];

@@ -6,9 +6,11 @@
 use serde_json::Value;
 use unbusy::diagnose::cookies::FirstSeen;
 use unbusy::diagnose::view::{self, DiagnoseInput, HubFacts, PopupView};
+use unbusy::json::ToJson;
 use unbusy::lenient;
 
 pub mod present;
+pub mod values;
 
 #[cfg(target_arch = "wasm32")]
 mod dom;
@@ -23,15 +25,15 @@ mod webext;
 /// each read field by field: a damaged part (storage, or a background of another version) must
 /// not blank the popup.
 pub fn diagnose(input: &Value, facts: &Value) -> (PopupView, FirstSeen) {
-    let input: DiagnoseInput = lenient::field_by_field(input);
-    let facts: HubFacts = lenient::field_by_field(facts);
+    let input: DiagnoseInput = lenient::field_by_field(&values::core_json(input));
+    let facts: HubFacts = lenient::field_by_field(&values::core_json(facts));
     view::build(&input, &facts)
 }
 
 /// The facts in the background's `bg_facts` reply (read leniently by `diagnose`), if it is one.
 pub fn facts_of(reply: &Value) -> Option<&Value> {
-    let tag = serde_json::to_value(unbusy::protocol::BgUiMessage::BgFacts { facts: Box::default() }).ok()?["type"].clone();
-    (reply["type"] == tag).then_some(&reply["facts"])
+    let message = unbusy::protocol::BgUiMessage::BgFacts { facts: Box::default() }.to_json();
+    (reply["type"].as_str() == message.get("type")?.as_str()).then_some(&reply["facts"])
 }
 
 pub use unbusy::protocol::storage_key;

@@ -6,6 +6,9 @@ use std::rc::Rc;
 
 use serde_json::json;
 use unbusy::js_values::to_js;
+use unbusy::json::FromJson;
+
+use crate::values::{core_json, js};
 use unbusy::protocol::{BgUiMessage, UiMessage};
 use unbusy::settings::{Settings, DEADLINE_MINUTES_RANGE, DELAY_SCALE_RANGE, MAX_ATTEMPTS_RANGE};
 use wasm_bindgen::JsCast;
@@ -32,13 +35,13 @@ pub fn start() {
         result().set_text_content(Some(""));
         let values = read(&by_id("settings"));
         // Notifications are an optional permission, asked for on this click only.
-        let asked = values.notify.then(|| changed.permissions().request(&to_js(&json!({ "permissions": ["notifications"] }))));
+        let asked = values.notify.then(|| changed.permissions().request(&js(&json!({ "permissions": ["notifications"] }))));
         spawn_local(save(changed.clone(), values, asked));
     });
 
     spawn_local(async move {
         let reply = settled(api.runtime().send_message(&to_js(&UiMessage::UiGetSettings))).await;
-        if let Ok(BgUiMessage::BgSettings { settings, .. }) = serde_json::from_value(reply) {
+        if let Some(BgUiMessage::BgSettings { settings, .. }) = BgUiMessage::from_json(&core_json(&reply)) {
             show(&by_id("settings"), &settings);
         }
     });
@@ -91,9 +94,9 @@ async fn save(api: Rc<Api>, mut values: FormValues, asked: Option<js_sys::Promis
             result().set_text_content(Some(&t("optPermissionDenied", &[])));
         }
     }
-    let message = UiMessage::UiSaveSettings { settings: present::settings_from_form(&values) };
+    let message = UiMessage::UiSaveSettings { settings: core_json(&present::settings_from_form(&values)) };
     let reply = settled(api.runtime().send_message(&to_js(&message))).await;
-    let Ok(BgUiMessage::BgSettings { settings, problems, saved }) = serde_json::from_value(reply) else { return };
+    let Some(BgUiMessage::BgSettings { settings, problems, saved }) = BgUiMessage::from_json(&core_json(&reply)) else { return };
     if saved {
         if !values.notify || result().text_content().unwrap_or_default().is_empty() {
             result().set_text_content(Some(&t("optSaved", &[])));

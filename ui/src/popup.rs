@@ -13,6 +13,8 @@ use unbusy::diagnose::cookies::FirstSeen;
 use unbusy::diagnose::view::{PopupView, RetryStatus};
 use unbusy::diagnose::{Action, Finding};
 use unbusy::js_values::to_js;
+
+use crate::values::js;
 use unbusy::protocol::UiMessage;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -71,7 +73,7 @@ impl Popup {
         let popup = self.clone();
         on(&by_id::<HtmlButtonElement>("clear-confirm"), "click", move |_| {
             by_id::<HtmlDialogElement>("clear-dialog").close();
-            let asked = popup.api.permissions().request(&to_js(&json!({ "permissions": ["browsingData"] })));
+            let asked = popup.api.permissions().request(&js(&json!({ "permissions": ["browsingData"] })));
             spawn_local(popup.clone().clear_site_data(asked));
         });
         on(&by_id::<HtmlButtonElement>("clear-cancel"), "click", |_| by_id::<HtmlDialogElement>("clear-dialog").close());
@@ -105,11 +107,11 @@ impl Popup {
     async fn gather(&self) -> Value {
         let storage = self.api.storage();
         let runtime = self.api.runtime();
-        let session = settled(storage.session().get(&to_js(&[storage_key("recentEvents"), storage_key("statusIncident")]))).await;
+        let session = settled(storage.session().get(&js(&json!([storage_key("recentEvents"), storage_key("statusIncident")])))).await;
         let local = settled(storage.local().get(&to_js(&storage_key("cookieFirstSeen")))).await;
         let platform = settled(runtime.get_platform_info()).await;
         let tabs = settled(self.chat_tabs()).await;
-        let manifest = unbusy::js_values::stored(runtime.get_manifest());
+        let manifest = crate::values::serde_value(&unbusy::js_values::stored(runtime.get_manifest()));
         let mut input = json!({
             "recent": session[storage_key("recentEvents")],
             "first_seen": local[storage_key("cookieFirstSeen")],
@@ -122,12 +124,12 @@ impl Popup {
             "chat_tabs": present::loaded_tabs(&tabs),
         });
         if let Some(management) = self.api.management() {
-            if granted(self.api.permissions().contains(&to_js(&json!({ "permissions": ["management"] })))).await {
+            if granted(self.api.permissions().contains(&js(&json!({ "permissions": ["management"] })))).await {
                 input["extensions"] = present::extension_facts(&settled(management.get_all()).await);
             }
         }
         if let Some(cookies) = self.api.cookies() {
-            let jar = settled(cookies.get_all(&to_js(&json!({ "domain": "deepseek.com" })))).await;
+            let jar = settled(cookies.get_all(&js(&json!({ "domain": "deepseek.com" })))).await;
             if jar.is_array() {
                 input["cookies"] = present::cookie_facts(&jar);
             }
@@ -146,7 +148,7 @@ impl Popup {
         }
         let (view, first_seen) = crate::diagnose(&input, facts);
         if self.first_seen.borrow().as_ref() != Some(&first_seen) {
-            settled(self.api.storage().local().set(&to_js(&json!({ storage_key("cookieFirstSeen"): &first_seen })))).await;
+            settled(self.api.storage().local().set(&js(&json!({ storage_key("cookieFirstSeen"): &first_seen })))).await;
             self.first_seen.replace(Some(first_seen));
         }
         // No borrow is held while rendering: a throw in the DOM must not lock the view.
@@ -160,7 +162,7 @@ impl Popup {
     }
 
     fn clock(&self, at_ms: f64) -> String {
-        let options = to_js(&json!({ "hour": "2-digit", "minute": "2-digit" }));
+        let options = js(&json!({ "hour": "2-digit", "minute": "2-digit" }));
         Date::new(&JsValue::from_f64(at_ms)).to_locale_time_string_with_options(&self.api.i18n().get_ui_language(), &options).into()
     }
 
@@ -301,7 +303,7 @@ impl Popup {
     }
 
     fn chat_tabs(&self) -> Promise {
-        self.api.tabs().query(&to_js(&json!({ "url": CHAT_TABS })))
+        self.api.tabs().query(&js(&json!({ "url": CHAT_TABS })))
     }
 
     fn copy(self: &Rc<Self>, text: String) {
@@ -323,7 +325,7 @@ impl Popup {
         let popup = self.clone();
         match action {
             Action::CheckExtensions => {
-                let asked = self.api.permissions().request(&to_js(&json!({ "permissions": ["management"] })));
+                let asked = self.api.permissions().request(&js(&json!({ "permissions": ["management"] })));
                 spawn_local(async move {
                     if granted(asked).await {
                         popup.refresh().await;
@@ -333,12 +335,12 @@ impl Popup {
                 });
             }
             Action::CheckStatus => {
-                let asked = self.api.permissions().request(&to_js(&json!({ "origins": [STATUS_ORIGIN] })));
+                let asked = self.api.permissions().request(&js(&json!({ "origins": [STATUS_ORIGIN] })));
                 spawn_local(self.clone().check_status(asked));
             }
             Action::OpenExtension { id } if !is_firefox(&self.api) => {
                 let url = format!("chrome://extensions/?id={}", String::from(js_sys::encode_uri_component(id)));
-                let _ = self.api.tabs().create(&to_js(&json!({ "url": url })));
+                let _ = self.api.tabs().create(&js(&json!({ "url": url })));
             }
             Action::OpenExtension { .. } => self.notice("firefoxExtensionSteps"),
             Action::ClearSiteData => {
@@ -351,7 +353,7 @@ impl Popup {
                 spawn_local(async move {
                     for tab in settled(tabs).await.as_array().into_iter().flatten() {
                         if let Some(id) = tab["id"].as_i64().and_then(|id| i32::try_from(id).ok()) {
-                            settled(popup.api.tabs().reload(id, &to_js(&json!({ "bypassCache": true })))).await;
+                            settled(popup.api.tabs().reload(id, &js(&json!({ "bypassCache": true })))).await;
                         }
                     }
                 });
@@ -361,15 +363,15 @@ impl Popup {
                 spawn_local(async move {
                     let first = settled(tabs).await[0]["id"].as_i64().and_then(|id| i32::try_from(id).ok());
                     let opened = match first {
-                        Some(id) => popup.api.tabs().update(id, &to_js(&json!({ "url": CHAT_HOME, "active": true }))),
-                        None => popup.api.tabs().create(&to_js(&json!({ "url": CHAT_HOME }))),
+                        Some(id) => popup.api.tabs().update(id, &js(&json!({ "url": CHAT_HOME, "active": true }))),
+                        None => popup.api.tabs().create(&js(&json!({ "url": CHAT_HOME }))),
                     };
                     settled(opened).await;
                 });
             }
             Action::CopyText { text } => self.copy(text.clone()),
             Action::OpenUrl { url } => {
-                let _ = self.api.tabs().create(&to_js(&json!({ "url": url })));
+                let _ = self.api.tabs().create(&js(&json!({ "url": url })));
             }
         }
     }
@@ -385,7 +387,7 @@ impl Popup {
             let what = json!({ "cookies": true, "localStorage": true, "cacheStorage": true, "cache": true, "serviceWorkers": true, "indexedDB": true });
             (json!({ "origins": ["https://chat.deepseek.com", "https://deepseek.com"] }), what)
         };
-        let removed = JsFuture::from(browsing_data.remove(&to_js(&scope), &to_js(&what))).await;
+        let removed = JsFuture::from(browsing_data.remove(&js(&scope), &js(&what))).await;
         self.notice(if removed.is_ok() { "clearDone" } else { "permissionDenied" });
         self.refresh().await;
     }
@@ -408,7 +410,7 @@ impl Popup {
         };
         match present::status_incident(&summary) {
             Some(incident) => {
-                settled(self.api.storage().session().set(&to_js(&json!({ storage_key("statusIncident"): incident })))).await;
+                settled(self.api.storage().session().set(&js(&json!({ storage_key("statusIncident"): incident })))).await;
                 self.notice(if incident { "statusResultIncident" } else { "statusResultOk" });
             }
             None => self.notice("statusResultFailed"),

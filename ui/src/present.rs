@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 use unbusy::diagnose::history::{HourCount, MIN_PER_HOUR};
 use unbusy::diagnose::{Finding, Likelihood};
+use unbusy::json::ToJson;
 
 /// The cookies DeepSeek set, as the analysis needs them: names, places and sizes. Values stay
 /// here (only their length is kept).
@@ -100,8 +101,8 @@ pub const CHART_TICKS: [usize; 4] = [0, 6, 12, 18];
 
 /// A unit variant's name as serialised (`likely`, `good`), or an action's `kind`: the suffix of
 /// its text keys and the value the styles select on.
-pub fn name_of<T: serde::Serialize>(value: &T) -> String {
-    let value = serde_json::to_value(value).unwrap_or_default();
+pub fn name_of<T: ToJson>(value: &T) -> String {
+    let value = value.to_json();
     value.get("kind").unwrap_or(&value).as_str().unwrap_or_default().to_owned()
 }
 
@@ -205,7 +206,7 @@ mod tests {
         assert_eq!(settings["deadline_minutes"], 0);
         assert_eq!(settings["hidden_tabs"], "pause");
         let mut hub = unbusy::hub::Hub::new(None, unbusy::settings::Settings::default(), None);
-        let reply = hub.handle_ui(unbusy::protocol::UiMessage::UiSaveSettings { settings }, 0.0);
+        let reply = hub.handle_ui(unbusy::protocol::UiMessage::UiSaveSettings { settings: crate::values::core_json(&settings) }, 0.0);
         let unbusy::protocol::BgUiMessage::BgSettings { problems, saved: false, .. } = reply else { panic!("{reply:?}") };
         assert_eq!(problems.iter().map(|p| p.field.as_str()).collect::<Vec<_>>(), ["deadline_minutes"]);
     }

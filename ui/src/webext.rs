@@ -111,7 +111,7 @@ pub fn is_firefox(api: &Api) -> bool {
 /// A promise's value as JSON; a rejected or unrepresentable one is `Null`.
 pub async fn settled(promise: Promise) -> serde_json::Value {
     match JsFuture::from(promise).await {
-        Ok(value) => unbusy::js_values::stored(value),
+        Ok(value) => crate::values::serde_value(&unbusy::js_values::stored(value)),
         Err(_) => serde_json::Value::Null,
     }
 }
