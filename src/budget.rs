@@ -82,7 +82,7 @@ impl Budget {
     /// within the bucket, the request list as short as `note_request` keeps it.
     pub fn sanitize(&mut self, config: &BudgetConfig, now_ms: f64, max_wait_ms: f64) {
         let past = |t: f64| if t.is_finite() { t.min(now_ms) } else { now_ms };
-        self.tokens = if self.tokens.is_finite() { self.tokens.clamp(0.0, config.capacity) } else { 0.0 };
+        self.tokens = if self.tokens.is_finite() { crate::bounded(self.tokens, 0.0, config.capacity) } else { 0.0 };
         self.updated_ms = past(self.updated_ms);
         self.cooldown_until_ms = if self.cooldown_until_ms.is_nan() { 0.0 } else { self.cooldown_until_ms.min(now_ms + max_wait_ms) };
         self.recent_requests.retain(|t| t.is_finite());

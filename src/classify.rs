@@ -103,9 +103,10 @@ impl StreamClassifier {
 
     /// How long this stream may sit without a byte (heartbeats included) before it counts as dead.
     pub fn silence_limit_ms(&self) -> f64 {
-        let from_header = self.head.heartbeat_timeout_secs.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0);
+        // Whole seconds, as the site sends them (a float parser would cost the WASM ~5 KiB).
+        let from_header = self.head.heartbeat_timeout_secs.as_deref().and_then(|v| v.trim().parse::<u32>().ok()).filter(|s| *s > 0).map(f64::from);
         let (lo, hi) = SILENCE_LIMIT_RANGE_MS;
-        from_header.map_or(DEFAULT_SILENCE_LIMIT_MS, |secs| (secs * 1000.0 + SILENCE_SLACK_MS).clamp(lo, hi))
+        from_header.map_or(DEFAULT_SILENCE_LIMIT_MS, |secs| crate::bounded(secs * 1000.0 + SILENCE_SLACK_MS, lo, hi))
     }
 
     /// Bytes held between calls; never more than `max_buffered_bytes()`.
@@ -432,6 +433,12 @@ fn server_message(msg: &str, code: i64) -> Verdict {
 fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_start_matches('\u{FEFF}').trim();
+    judge_body(head, text, Json::parse(text).as_ref())
+}
+
+/// What a body that is not an event stream says: its status first, then its JSON envelope or
+/// error object (`value`, if it is JSON), then telling words in its `text`.
+pub fn judge_body(head: &ResponseHead, text: &str, value: Option<&Json>) -> Verdict {
     let page_meaning = sig::text(text);
     if head.status >= 400 || head.status == sig::EDGE_ACCEPTED_STATUS {
         // Only a challenge, block or maintenance page says more than the status itself.
@@ -441,8 +448,8 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
             _ => Verdict::HttpError { status: head.status, retry_after_secs: retry_after_secs(head) },
         };
     }
-    if let Some(value) = Json::parse(text) {
-        if let Some(verdict) = judge_envelope(&value) {
+    if let Some(value) = value {
+        if let Some(verdict) = judge_envelope(value) {
             return verdict;
         }
         if let Some(error) = value.get("error").filter(|e| e.is_object()) {
@@ -451,7 +458,7 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     }
     match page_meaning {
         Some(meaning) => meaning.verdict(sig::BUSY_TEXT_CODE),
-        None if text.is_empty() => Verdict::Dropped,
+        None if text.is_empty() && value.is_none() => Verdict::Dropped,
         None => Verdict::Unknown,
     }
 }

@@ -364,6 +364,11 @@ impl Reader<'_> {
     }
 }
 
+/// An object from its fields in order, those without a value left out (what the derive writes).
+pub fn object(fields: &[(&str, Option<&dyn ToJson>)]) -> Json {
+    Json::Object(fields.iter().filter_map(|(name, value)| Some((name.to_string(), (*value)?.to_json()))).collect())
+}
+
 /// The last value of `name` among an object's fields.
 pub fn lookup<'a>(fields: &'a [(String, Json)], name: &str) -> Option<&'a Json> {
     fields.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value)
@@ -501,7 +506,13 @@ impl<T: ToJson> ToJson for &[T] {
 
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(value: &Json) -> Option<Self> {
-        value.as_array()?.iter().map(T::from_json).collect()
+        // A loop, not `collect::<Option<_>>()`: one small function per element type in the WASM.
+        let items = value.as_array()?;
+        let mut read = Vec::with_capacity(items.len());
+        for item in items {
+            read.push(T::from_json(item)?);
+        }
+        Some(read)
     }
 }
 

@@ -32,6 +32,12 @@ mod bindings;
 #[cfg(target_arch = "wasm32")]
 pub mod js_values;
 
+/// `value.clamp(lo, hi)` for `f64` without its panic message, whose `{:?}` of two floats would
+/// bring float formatting (about 20 KiB) into the WASM. A NaN `value` gives `lo`.
+pub(crate) fn bounded(value: f64, lo: f64, hi: f64) -> f64 {
+    value.max(lo).min(hi)
+}
+
 /// A banner for tests of the wire format.
 #[cfg(test)]
 pub(crate) fn banner_sample() -> protocol::BannerView {

@@ -403,7 +403,7 @@ pub struct RetrySummary {
 }
 
 impl CsMessage {
-    /// The wire name of each message (serde's tag); exhaustive, so a new message needs one.
+    /// The wire name of each message (its derived tag); exhaustive, so a new message needs one.
     pub fn type_name(&self) -> &'static str {
         match self {
             CsMessage::CsStreamOpen { .. } => "cs_stream_open",
@@ -423,7 +423,7 @@ impl CsMessage {
     }
 }
 
-/// Every message type on the wire, for the generated module (checked against serde by a test).
+/// Every message type on the wire, for the generated module (checked against the derived tags by a test).
 pub const MESSAGE_TYPES: &[&str] = &[
     "cs_stream_open",
     "cs_stream_bytes",
@@ -562,7 +562,7 @@ mod tests {
     }
 
     #[test]
-    fn the_generated_names_are_serdes_names() {
+    fn the_generated_names_are_the_derived_names() {
         let samples = samples();
         for message in &samples {
             let value = message.to_json();

@@ -178,7 +178,7 @@ impl Policy {
 
     /// `random` is uniform in [0, 1).
     pub fn decide(&self, verdict: &Verdict, ctx: FailureContext, random: f64) -> Decision {
-        let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.5 };
+        let random = if random.is_finite() { crate::bounded(random, 0.0, 1.0) } else { 0.5 };
         let mut decision = self.reaction(verdict, ctx, random);
         if let Decision::Retry { control, .. } = &mut decision {
             *control = Control::for_verdict(verdict);

@@ -53,8 +53,10 @@ impl Settings {
             problems.push(Problem { field: "max_attempts".into(), message: format!("between {lo} and {hi}") });
         }
         let (lo, hi) = DELAY_SCALE_RANGE;
+        // The bounds are whole numbers: written as integers, no float formatting in the WASM.
+        let (lo_text, hi_text) = (lo as u32, hi as u32);
         if !self.delay_scale.is_finite() || !(lo..=hi).contains(&self.delay_scale) {
-            problems.push(Problem { field: "delay_scale".into(), message: format!("between {lo} and {hi}") });
+            problems.push(Problem { field: "delay_scale".into(), message: format!("between {lo_text} and {hi_text}") });
         }
         let (lo, hi) = DEADLINE_MINUTES_RANGE;
         if !(lo..=hi).contains(&self.deadline_minutes) {

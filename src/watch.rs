@@ -315,7 +315,7 @@ impl Watcher {
         dead.into_iter()
             .map(|(key, silent_ms, opener)| {
                 let sender = Sender { now_ms, ..opener };
-                let verdict = Verdict::Stalled { silent_s: (silent_ms / 1000.0).round().clamp(0.0, u32::MAX as f64) as u32 };
+                let verdict = Verdict::Stalled { silent_s: crate::bounded((silent_ms / 1000.0).round(), 0.0, u32::MAX as f64) as u32 };
                 (sender, self.report(key, Some(verdict), sender))
             })
             .collect()
@@ -398,9 +398,9 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
     let biz_data = object(vec![("mute_until", envelope.mute_until.to_json())]);
     let data = object(vec![("biz_code", envelope.biz_code.to_json()), ("biz_msg", envelope.biz_msg.to_json()), ("biz_data", biz_data)]);
     let body = object(vec![("code", envelope.code.to_json()), ("msg", envelope.msg.to_json()), ("data", data)]);
-    let mut classifier = StreamClassifier::new(head(status, headers, now_ms));
-    classifier.push(body.to_text().as_bytes());
-    classifier.finish(StreamEnd::Complete)
+    // The envelope's texts are the only words in it.
+    let words = [envelope.msg.as_deref(), envelope.biz_msg.as_deref()].iter().flatten().copied().collect::<Vec<_>>().join("\n");
+    crate::classify::judge_body(&head(status, headers, now_ms), &words, Some(&body))
 }
 
 /// Decodes the relay's one-char-per-byte string; `None` if a char is above U+00FF.

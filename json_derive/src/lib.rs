@@ -141,18 +141,20 @@ fn expand(input: &DeriveInput, body: fn(&DeriveInput, &TypeOptions) -> syn::Resu
     body(input, &type_options(&input.attrs)?)
 }
 
-/// Pushes each field's `(name, value)` onto `fields`, the ones whose `skip_if` holds left out.
-fn push_fields(named: &[NamedField], access: impl Fn(&Ident) -> Tokens) -> Tokens {
-    let pushes = named.iter().map(|field| {
-        let wire = &field.wire;
-        let value = access(field.ident);
-        let push = quote! { fields.push((::std::string::String::from(#wire), crate::json::ToJson::to_json(#value))); };
-        match &field.options.skip_if {
-            Some(skip) => quote! { if !#skip(#value) { #push } },
-            None => push,
-        }
-    });
-    quote! { #(#pushes)* }
+/// `(name, Some(&value as &dyn ToJson))` for each field, `None` where its `skip_if` holds: the
+/// objects are written by one function, `json::object`, not one copy per type.
+fn field_entries(named: &[NamedField], access: impl Fn(&Ident) -> Tokens) -> Vec<Tokens> {
+    named
+        .iter()
+        .map(|field| {
+            let wire = &field.wire;
+            let value = access(field.ident);
+            match &field.options.skip_if {
+                Some(skip) => quote! { (#wire, if #skip(#value) { None } else { Some(#value as &dyn crate::json::ToJson) }) },
+                None => quote! { (#wire, Some(#value as &dyn crate::json::ToJson)) },
+            }
+        })
+        .collect()
 }
 
 fn to_json(input: &DeriveInput, options: &TypeOptions) -> syn::Result<Tokens> {
@@ -160,12 +162,8 @@ fn to_json(input: &DeriveInput, options: &TypeOptions) -> syn::Result<Tokens> {
     let body = match &input.data {
         Data::Struct(data) => {
             let named = named_fields(&data.fields)?;
-            let pushes = push_fields(&named, |ident| quote! { &self.#ident });
-            quote! {
-                let mut fields = ::std::vec::Vec::new();
-                #pushes
-                crate::json::Json::Object(fields)
-            }
+            let entries = field_entries(&named, |ident| quote! { &self.#ident });
+            quote! { crate::json::object(&[#(#entries),*]) }
         }
         Data::Enum(data) => {
             let arms = data
@@ -180,14 +178,12 @@ fn to_json(input: &DeriveInput, options: &TypeOptions) -> syn::Result<Tokens> {
                         None => return Err(syn::Error::new_spanned(variant, "a variant with fields needs #[json(tag = ...)] on its enum")),
                         Some(tag) => {
                             let bindings = named.iter().map(|field| field.ident);
-                            let pushes = push_fields(&named, |ident| quote! { #ident });
+                            let entries = field_entries(&named, |ident| quote! { #ident });
                             quote! {
-                                #name::#ident { #(#bindings),* } => {
-                                    let mut fields = ::std::vec::Vec::new();
-                                    fields.push((::std::string::String::from(#tag), crate::json::Json::String(::std::string::String::from(#wire))));
-                                    #pushes
-                                    crate::json::Json::Object(fields)
-                                }
+                                #name::#ident { #(#bindings),* } => crate::json::object(&[
+                                    (#tag, Some(&#wire as &dyn crate::json::ToJson)),
+                                    #(#entries),*
+                                ]),
                             }
                         }
                     })
