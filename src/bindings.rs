@@ -11,6 +11,10 @@ use crate::restore;
 use crate::settings::Settings;
 use crate::watch::DropReason;
 
+/// The background's module runs single-threaded (no `atomics`), as `WasmDynamicTalc` requires.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Whether a relay message carries more body bytes than any chunk may (one char per byte):
 /// checked on the JavaScript string, before it is copied into the core's memory.
 fn oversized_chunk(message: &JsValue) -> bool {

@@ -75,7 +75,7 @@ pub struct StreamClassifier {
 
 impl StreamClassifier {
     pub fn new(head: ResponseHead) -> Self {
-        let is_sse = head.status == 200 && head.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("text/event-stream"));
+        let is_sse = head.status == 200 && head.content_type.as_deref().is_some_and(|ct| sig::occurs(&ct.to_ascii_lowercase(), "text/event-stream"));
         let body = if is_sse { Body::Sse(SseParser::new(Limits::default())) } else { Body::Raw(Vec::new()) };
         let says_challenge = |header: &Option<String>| header.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case(sig::CHALLENGE_VALUE));
         let verdict = if head.status == sig::EDGE_ACCEPTED_STATUS && says_challenge(&head.waf_action) {
@@ -482,7 +482,8 @@ pub(crate) fn parse_retry_after(value: &str, now_ms: u64) -> Option<u32> {
 
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to seconds since the epoch.
 pub fn parse_http_date(value: &str) -> Option<u64> {
-    let rest = value.split_once(", ")?.1;
+    // Char patterns only: a string pattern brings std's two-way searcher into the WASM.
+    let rest = value.split_once(',')?.1.strip_prefix(' ')?;
     let parts: Vec<&str> = rest.split(' ').collect();
     let [day, month, year, time, "GMT"] = parts.as_slice() else { return None };
     let day: u64 = day.parse().ok()?;

@@ -101,7 +101,9 @@ fn delivered(found: Vec<(i32, Outcome)>) -> Vec<Effect> {
     let mut effects: Vec<Effect> = Vec::new();
     for (tab_id, outcome) in found {
         for effect in of_outcome(&outcome, tab_id) {
-            if !(matches!(effect, Effect::Store { .. }) && effects.contains(&effect)) {
+            // Compared by what is stored only: a whole-`Effect` comparison costs the WASM ~1 KiB.
+            let stored_already = |what: &Stored| effects.iter().any(|e| matches!(e, Effect::Store { what: held } if held == what));
+            if !matches!(&effect, Effect::Store { what } if stored_already(what)) {
                 effects.push(effect);
             }
         }

@@ -20,6 +20,7 @@ pub mod restore;
 pub mod retry;
 pub mod settings;
 pub mod signatures;
+pub mod small_map;
 pub mod sse;
 /// Every text key the core can emit, for `cargo xtask tidy`; not part of the extension.
 #[cfg(not(target_arch = "wasm32"))]

@@ -189,5 +189,10 @@ pub fn text(haystack: &str) -> Option<Meaning> {
     // The needles are lowercase ASCII or CJK (caseless): ASCII folding is enough, and keeps the
     // Unicode case tables out of the WASM.
     let lower = haystack.to_ascii_lowercase();
-    TEXTS.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, m)| *m)
+    TEXTS.iter().find(|(needle, _)| occurs(&lower, needle)).map(|(_, m)| *m)
+}
+/// Whether `needle` occurs in `haystack`, compared byte by byte: std's two-way searcher costs the
+/// WASM ~3 KiB, and the texts searched here are short and capped.
+pub(crate) fn occurs(haystack: &str, needle: &str) -> bool {
+    needle.is_empty() || haystack.as_bytes().windows(needle.len()).any(|window| window == needle.as_bytes())
 }

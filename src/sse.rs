@@ -178,12 +178,9 @@ impl SseParser {
             emit(SseItem::Comment(comment.trim_start().to_string()));
             return;
         }
-        let (field, value) = match text.find(':') {
-            Some(colon) => {
-                let value = &text[colon + 1..];
-                (&text[..colon], value.strip_prefix(' ').unwrap_or(value))
-            }
-            None => (&text[..], ""),
+        let (field, value) = match text.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (&*text, ""),
         };
         match field {
             "event" if value.len() > MAX_EVENT_NAME => self.event_type = OVERLONG_EVENT_NAME.to_string(),

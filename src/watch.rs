@@ -4,9 +4,8 @@
 //! The page is untrusted, and the relay's checks are not relied on: every cap is enforced here
 //! too, per tab, so no tab can starve another, and every refusal is counted by reason.
 
-use std::collections::HashMap;
-
 use crate::json::{FromJson, Json, ToJson};
+use crate::small_map::SmallMap;
 
 use crate::classify::{ResponseHead, StreamClassifier, StreamEnd};
 use crate::protocol::{self, CsMessage, EndKind, Envelope, SelectedHeaders, Sender, Transport, VerdictEvent};
@@ -132,8 +131,8 @@ pub struct Found {
 
 #[derive(Default)]
 pub struct Watcher {
-    streams: HashMap<(i32, i32, u32), Stream>,
-    meters: HashMap<i32, TabMeter>,
+    streams: SmallMap<(i32, i32, u32), Stream>,
+    meters: SmallMap<i32, TabMeter>,
     drops: DropCounts,
 }
 
@@ -191,7 +190,7 @@ impl Watcher {
     /// Whether the tab is still within its messages per second; every relay message (retry
     /// messages included) passes here first. Refusals are counted.
     pub fn admit(&mut self, message: &CsMessage, sender: Sender) -> bool {
-        let meter = self.meters.entry(sender.tab_id).or_default();
+        let meter = self.meters.get_or_default(sender.tab_id);
         meter.roll(sender.now_ms);
         meter.messages = meter.messages.saturating_add(1);
         if meter.messages <= MAX_MESSAGES_PER_TAB_PER_SECOND {
@@ -237,7 +236,7 @@ impl Watcher {
                 if !self.streams.contains_key(&key) {
                     return Outcome::default();
                 }
-                let meter = self.meters.entry(sender.tab_id).or_default();
+                let meter = self.meters.get_or_default(sender.tab_id);
                 meter.roll(sender.now_ms);
                 meter.bytes = meter.bytes.saturating_add(raw.len());
                 if meter.bytes > MAX_BYTES_PER_TAB_PER_SECOND {
@@ -399,7 +398,9 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
     let data = object(vec![("biz_code", envelope.biz_code.to_json()), ("biz_msg", envelope.biz_msg.to_json()), ("biz_data", biz_data)]);
     let body = object(vec![("code", envelope.code.to_json()), ("msg", envelope.msg.to_json()), ("data", data)]);
     // The envelope's texts are the only words in it.
-    let words = [envelope.msg.as_deref(), envelope.biz_msg.as_deref()].iter().flatten().copied().collect::<Vec<_>>().join("\n");
+    let mut words = envelope.msg.clone().unwrap_or_default();
+    words.push('\n');
+    words.push_str(envelope.biz_msg.as_deref().unwrap_or_default());
     crate::classify::judge_body(&head(status, headers, now_ms), &words, Some(&body))
 }
 

@@ -289,7 +289,13 @@ fn build_wasm(root: &Path, crate_dir: &str, name: &'static str, restartable: boo
     let optimised = bindgen_dir.join(format!("{name}_bg.opt.wasm"));
     run(Command::new(e2e_dir().join("node_modules/.bin/wasm-opt"))
         .args([
+            // The low 1 KiB of memory is unused (Rust's data starts higher); flattening and
+            // re-looping first lets -Oz shrink the control flow further: ~1.5 % less gzip.
+            "--low-memory-unused",
+            "--flatten",
+            "--rereloop",
             "-Oz",
+            "--converge",
             "--enable-bulk-memory",
             "--enable-reference-types",
             "--enable-nontrapping-float-to-int",
