@@ -77,14 +77,7 @@ impl StreamClassifier {
     pub fn new(head: ResponseHead) -> Self {
         let is_sse = head.status == 200 && head.content_type.as_deref().is_some_and(|ct| sig::occurs(&ct.to_ascii_lowercase(), "text/event-stream"));
         let body = if is_sse { Body::Sse(SseParser::new(Limits::default())) } else { Body::Raw(Vec::new()) };
-        let says_challenge = |header: &Option<String>| header.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case(sig::CHALLENGE_VALUE));
-        let verdict = if head.status == sig::EDGE_ACCEPTED_STATUS && says_challenge(&head.waf_action) {
-            Some(Verdict::Challenge { challenge: ChallengeKind::Waf })
-        } else if says_challenge(&head.cf_mitigated) {
-            Some(Verdict::Challenge { challenge: ChallengeKind::Cloudflare })
-        } else {
-            None
-        };
+        let verdict = header_verdict(&head);
         StreamClassifier {
             head,
             body,
@@ -429,6 +422,18 @@ fn server_message(msg: &str, code: i64) -> Verdict {
     Verdict::ServerMessage { msg: if msg.is_empty() { format!("error {code}") } else { msg } }
 }
 
+/// A challenge the response's headers announce, whatever its body says.
+fn header_verdict(head: &ResponseHead) -> Option<Verdict> {
+    let says_challenge = |header: &Option<String>| header.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case(sig::CHALLENGE_VALUE));
+    if head.status == sig::EDGE_ACCEPTED_STATUS && says_challenge(&head.waf_action) {
+        Some(Verdict::Challenge { challenge: ChallengeKind::Waf })
+    } else if says_challenge(&head.cf_mitigated) {
+        Some(Verdict::Challenge { challenge: ChallengeKind::Cloudflare })
+    } else {
+        None
+    }
+}
+
 /// A body that is not an event stream: HTTP errors, envelopes, challenge and maintenance pages.
 fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
     let text = String::from_utf8_lossy(raw);
@@ -439,6 +444,9 @@ fn judge_raw_body(head: &ResponseHead, raw: &[u8]) -> Verdict {
 /// What a body that is not an event stream says: its status first, then its JSON envelope or
 /// error object (`value`, if it is JSON), then telling words in its `text`.
 pub fn judge_body(head: &ResponseHead, text: &str, value: Option<&Json>) -> Verdict {
+    if let Some(challenge) = header_verdict(head) {
+        return challenge;
+    }
     let page_meaning = sig::text(text);
     if head.status >= 400 || head.status == sig::EDGE_ACCEPTED_STATUS {
         // Only a challenge, block or maintenance page says more than the status itself.

@@ -35,10 +35,21 @@ pub fn js_of(value: &Json) -> JsValue {
 /// A JavaScript value as JSON: `undefined` fields are absent, functions and symbols `Null`, lists
 /// and objects cut at `MAX_ENTRIES` entries and `MAX_DEPTH` levels (storage may hold anything).
 pub fn stored(value: JsValue) -> Json {
-    json_of(&value, 0)
+    json_of(&value, 0, &mut false)
 }
 
-fn json_of(value: &JsValue, depth: usize) -> Json {
+/// A message: unlike a stored value, one past the caps is refused whole, not cut.
+pub fn from_js<T: FromJson>(value: JsValue) -> Option<T> {
+    let mut cut = false;
+    let json = json_of(&value, 0, &mut cut);
+    if cut {
+        return None;
+    }
+    T::from_json(&json)
+}
+
+/// `cut` is set when something past the caps was left out.
+fn json_of(value: &JsValue, depth: usize, cut: &mut bool) -> Json {
     if let Some(flag) = value.as_bool() {
         Json::Bool(flag)
     } else if let Some(number) = value.as_f64() {
@@ -49,23 +60,27 @@ fn json_of(value: &JsValue, depth: usize) -> Json {
         }
     } else if let Some(text) = value.as_string() {
         Json::String(text)
-    } else if depth >= MAX_DEPTH || !value.is_object() {
+    } else if !value.is_object() {
+        Json::Null
+    } else if depth >= MAX_DEPTH {
+        *cut = true;
         Json::Null
     } else if Array::is_array(value) {
         // `isArray`, not `instanceof`: a list from another realm is still a list.
         let list: &Array = value.unchecked_ref();
-        Json::Array(list.iter().take(MAX_ENTRIES).map(|item| json_of(&item, depth + 1)).collect())
+        *cut |= list.length() as usize > MAX_ENTRIES;
+        Json::Array(list.iter().take(MAX_ENTRIES).map(|item| json_of(&item, depth + 1, cut)).collect())
     } else {
         let entries = Object::entries(value.unchecked_ref());
-        let fields = entries.iter().take(MAX_ENTRIES).filter_map(|entry| {
+        *cut |= entries.length() as usize > MAX_ENTRIES;
+        let mut fields = Vec::new();
+        for entry in entries.iter().take(MAX_ENTRIES) {
             let entry: Array = entry.unchecked_into();
-            let (name, value) = (entry.get(0).as_string()?, entry.get(1));
-            (!value.is_undefined()).then(|| (name, json_of(&value, depth + 1)))
-        });
-        Json::Object(fields.collect())
+            let (Some(name), value) = (entry.get(0).as_string(), entry.get(1)) else { continue };
+            if !value.is_undefined() {
+                fields.push((name, json_of(&value, depth + 1, cut)));
+            }
+        }
+        Json::Object(fields)
     }
-}
-
-pub fn from_js<T: FromJson>(value: JsValue) -> Option<T> {
-    T::from_json(&stored(value))
 }

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 pub use unbusy_json_derive::{FromJson, ToJson};
 
+/// 2^53: past it, not every whole number has an `f64`.
+const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
 /// Deepest nesting `parse` accepts (the page's answers are shallow; a deeper one is not ours).
 pub const MAX_DEPTH: usize = 64;
 
@@ -295,8 +298,17 @@ impl Reader<'_> {
             }
             exponent = exponent.saturating_add(if sign < 0 { -(power.min(9999.0) as i32) } else { power.min(9999.0) as i32 });
         }
-        // Two steps, so that a long fraction's 10^-n does not underflow before it is applied.
-        let scaled = if exponent < -300 { value * 10f64.powi(exponent + 300) * 1e-300 } else { value * 10f64.powi(exponent) };
+        // Powers of ten up to 10^22 are exact: dividing by one rounds correctly (0.3 reads as 0.3).
+        // Beyond, two steps, so that a long fraction's 10^-n does not underflow before it is applied.
+        let scaled = if value == 0.0 {
+            0.0
+        } else if (-22..0).contains(&exponent) {
+            value / 10f64.powi(-exponent)
+        } else if exponent < -300 {
+            value * 10f64.powi(exponent + 300) * 1e-300
+        } else {
+            value * 10f64.powi(exponent)
+        };
         let number = if negative { -scaled } else { scaled };
         number.is_finite().then_some(number)
     }
@@ -428,8 +440,8 @@ impl FromJson for f64 {
     }
 }
 
-/// Whole numbers within the type's range; JavaScript has only `f64`, so `u64` past 2^53 is
-/// approximate either way.
+/// Whole numbers within the type's range and within JavaScript's exact integers (|n| ≤ 2^53), as
+/// serde-wasm-bindgen read them: a larger one is not a count or a time of ours.
 macro_rules! whole_numbers {
     ($($t:ty),*) => {$(
         impl ToJson for $t {
@@ -440,7 +452,8 @@ macro_rules! whole_numbers {
         impl FromJson for $t {
             fn from_json(value: &Json) -> Option<Self> {
                 let number = value.as_f64()?;
-                (number.fract() == 0.0 && number >= <$t>::MIN as f64 && number <= <$t>::MAX as f64).then_some(number as $t)
+                let exact = number.fract() == 0.0 && number.abs() <= MAX_EXACT_INTEGER;
+                (exact && number >= <$t>::MIN as f64 && number <= <$t>::MAX as f64).then_some(number as $t)
             }
         }
     )*};
@@ -557,10 +570,12 @@ mod tests {
 
     #[test]
     fn numbers_read_as_javascript_would() {
-        for (text, number) in [("0", 0.0), ("-0.5", -0.5), ("12345678901234567", 12345678901234567.0), ("1.5e-3", 0.0015), ("1E+2", 100.0)] {
+        for (text, number) in [("0", 0.0), ("-0.5", -0.5), ("12345678901234567", 12345678901234567.0), ("1.5e-3", 0.0015), ("1E+2", 100.0), ("0e400", 0.0)] {
             let read = Json::parse(text).and_then(|v| v.as_f64()).unwrap();
             assert!((read - number).abs() <= number.abs() * 1e-15, "{text}: {read}");
         }
+        assert_eq!(Json::parse("0.3"), Some(Json::Number(0.3)), "exact where the power of ten is");
+        assert_eq!(Json::parse("123.456"), Some(Json::Number(123.456)));
         for bad in ["01", "1.", ".5", "-", "1e", "+1", "1e999", "NaN", "0x10"] {
             assert_eq!(Json::parse(bad), None, "{bad}");
         }
@@ -585,6 +600,9 @@ mod tests {
         assert_eq!(u32::from_json(&Json::Number(-1.0)), None);
         assert_eq!(u32::from_json(&Json::Number(1.5)), None);
         assert_eq!(i32::from_json(&Json::Number(-3.0)), Some(-3));
+        assert_eq!(u64::from_json(&Json::Number(9_007_199_254_740_992.0)), Some(1 << 53));
+        assert_eq!(u64::from_json(&Json::Number(1e19)), None, "past JavaScript's exact integers");
+        assert_eq!(i64::from_json(&Json::Number(-1e300)), None);
         assert_eq!(Option::<u32>::from_json(&Json::Null), Some(None));
         assert_eq!(Vec::<u32>::from_json(&Json::parse("[1,2,\"3\"]").unwrap()), None);
     }

@@ -2,6 +2,7 @@
 //! Only `bindings` (the background's) and `js_values` know about JavaScript.
 
 pub mod api_answer;
+pub mod api_endpoint;
 pub mod banner;
 pub mod budget;
 pub mod classify;

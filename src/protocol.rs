@@ -46,6 +46,9 @@ pub const STORAGE_KEYS: &[(&str, &str)] = &[
     ("cookieFirstSeen", "cookieFirstSeen"),
     // storage.sync
     ("settings", "settings"),
+    // storage.sync, written by the options page: where the API fallback sends a prompt (the key
+    // is never in storage: see `api_endpoint`).
+    ("apiEndpoint", "apiEndpoint"),
 ];
 /// The key the background keeps `name` under (one of `STORAGE_KEYS`).
 pub fn storage_key(name: &str) -> &'static str {

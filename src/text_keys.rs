@@ -179,6 +179,7 @@ pub fn all_text_keys() -> BTreeSet<String> {
     keys.extend(LIKELIHOODS.map(likelihood_key));
     keys.extend(action_examples().iter().map(action_key));
     keys.extend(DIAGNOSE_KEYS.iter().map(|k| k.to_string()));
+    keys.extend(crate::api_endpoint::PROBLEMS.map(|p| p.text_key().to_string()));
     keys.extend(FIX_IDS.iter().map(|id| format!("fix_{id}")));
     keys.extend(crate::diagnose::events::EVENT_KEYS.iter().map(|k| k.to_string()));
     keys.insert(crate::diagnose::events::ANSWERED_AFTER_RETRIES.into());

@@ -397,10 +397,11 @@ fn judge_json_response(status: u16, headers: SelectedHeaders, envelope: &Envelop
     let biz_data = object(vec![("mute_until", envelope.mute_until.to_json())]);
     let data = object(vec![("biz_code", envelope.biz_code.to_json()), ("biz_msg", envelope.biz_msg.to_json()), ("biz_data", biz_data)]);
     let body = object(vec![("code", envelope.code.to_json()), ("msg", envelope.msg.to_json()), ("data", data)]);
-    // The envelope's texts are the only words in it.
-    let mut words = envelope.msg.clone().unwrap_or_default();
+    // The envelope's texts are its only words, each cut at the relay's own cap (not relied on).
+    let capped = |text: &Option<String>| text.as_deref().unwrap_or_default().chars().take(protocol::MAX_TEXT_CHARS).collect::<String>();
+    let mut words = capped(&envelope.msg);
     words.push('\n');
-    words.push_str(envelope.biz_msg.as_deref().unwrap_or_default());
+    words.push_str(&capped(&envelope.biz_msg));
     crate::classify::judge_body(&head(status, headers, now_ms), &words, Some(&body))
 }
 
@@ -415,6 +416,15 @@ mod tests {
 
     fn sender() -> Sender {
         Sender { tab_id: 3, frame_id: 0, incognito: false, now_ms: 1.0, local_hour: 0 }
+    }
+
+    #[test]
+    fn a_json_route_answered_by_a_challenge_says_so_from_its_headers() {
+        use crate::verdict::ChallengeKind;
+        let cloudflare = SelectedHeaders { cf_mitigated: Some("challenge".into()), ..Default::default() };
+        assert_eq!(judge_json_response(403, cloudflare, &Envelope::default(), 0.0), Verdict::Challenge { challenge: ChallengeKind::Cloudflare });
+        let waf = SelectedHeaders { waf_action: Some("challenge".into()), ..Default::default() };
+        assert_eq!(judge_json_response(202, waf, &Envelope::default(), 0.0), Verdict::Challenge { challenge: ChallengeKind::Waf });
     }
 
     fn open(stream: u32) -> CsMessage {

@@ -290,6 +290,7 @@ globalThis.UnbusyProtocol = (function freeze(value) {
     "typed": "typed"
   },
   "storage": {
+    "apiEndpoint": "apiEndpoint",
     "busyHistory": "busyHistory",
     "cookieFirstSeen": "cookieFirstSeen",
     "coreFaults": "coreFaults",

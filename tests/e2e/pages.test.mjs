@@ -1,6 +1,7 @@
 // The popup and options pages as a user meets them, in both browsers: a waiting tab's countdown
 // ticks and the view follows the retries while the popup stays open; recent events read in words;
-// every control is reached by Tab in reading order and works from the keyboard.
+// every control is reached by Tab in reading order and works from the keyboard; the API key (issue
+// 13) stays in the extension's own database, masked, bound to its endpoint's origin, removable.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { describeInBrowsers, newRun, openChat, pollUntil, sendMessage, sleep, waitForBanner } from "./harness.mjs";
@@ -87,8 +88,10 @@ describeInBrowsers("extension pages", (ctx) => {
   test("every options control by keyboard in reading order; Space saves the switch", async () => {
     const options = await ctx.session.openExtensionPage("options.html");
     await options.waitForFunction(() => document.querySelector("input[name=max_attempts]")?.value !== "", { timeout: 10000 });
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent !== "", { timeout: 10000 });
     const expected = await options.evaluate(REACHABLE);
-    assert.deepEqual(expected, ["auto_retry", "max_attempts", "deadline_minutes", "delay_scale", "hidden_tabs", "notify"]);
+    // The API section's "Remove key" is disabled while no key is stored.
+    assert.deepEqual(expected, ["auto_retry", "max_attempts", "deadline_minutes", "delay_scale", "hidden_tabs", "notify", "preset", "base", "model", "key", "api:BUTTON"]);
     assert.deepEqual(await tabOrder(options, expected.length), expected);
     assert.deepEqual(await options.$eval("input[name=max_attempts]", (el) => [el.min, el.max]), ["1", "20"], "the core's limits");
     await options.focus("input[name=auto_retry]");
@@ -98,6 +101,74 @@ describeInBrowsers("extension pages", (ctx) => {
     await options.focus("input[name=auto_retry]");
     await options.keyboard.press(" ");
     await options.waitForFunction(() => document.querySelector("input[name=auto_retry]").checked, { timeout: 5000 });
+    await options.close();
+  });
+
+  test("the API key stays in the extension's own database, masked, bound to its endpoint, removable", async () => {
+    const KEY = "sk-e2e-0123456789abcdef";
+    let options = await ctx.session.openExtensionPage("options.html");
+    const masked = () => options.$eval("#api-key-masked", (el) => el.textContent);
+    const said = () => options.$eval("#api-result", (el) => el.textContent);
+    // Everything storage.* holds (content scripts can read storage.local), and the key record.
+    const stored = () => options.evaluate(async () => {
+      const api = globalThis.browser || globalThis.chrome;
+      const areas = await Promise.all(["local", "sync", "session"].map((area) => api.storage[area].get(null)));
+      const record = await new Promise((resolve) => {
+        const open = indexedDB.open("unbusy", 1);
+        open.onupgradeneeded = () => open.result.createObjectStore("secrets");
+        open.onsuccess = () => {
+          const get = open.result.transaction("secrets").objectStore("secrets").get("apiKey");
+          get.onsuccess = () => { resolve(get.result ?? null); open.result.close(); };
+        };
+      });
+      return { storage: JSON.stringify(areas), endpoint: areas[1].apiEndpoint, record };
+    });
+    const save = async () => {
+      await options.$eval("#api-result", (el) => { el.textContent = ""; });
+      await options.click("#api button[type=submit]");
+      await options.waitForFunction(() => document.getElementById("api-result").textContent !== "", { timeout: 5000 });
+    };
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "none", { timeout: 10000 });
+    assert.equal(await options.$eval("input[name=base]", (el) => el.value), "https://api.deepseek.com", "the default endpoint");
+
+    await options.type("input[name=key]", KEY);
+    await save();
+    assert.match(await said(), /^Saved\./);
+    assert.equal(await masked(), "sk-••••cdef");
+    assert.equal(await options.$eval("input[name=key]", (el) => el.value), "", "the typed key leaves the field");
+    let { storage, endpoint, record } = await stored();
+    assert.deepEqual(record, { origin: "https://api.deepseek.com", key: KEY });
+    assert.ok(!storage.includes(KEY) && !storage.includes("0123456789abcdef"), "no storage area holds the key");
+    assert.deepEqual(endpoint, { preset: "deepseek", base: "https://api.deepseek.com", model: "deepseek-chat" }, "the endpoint is a synced setting");
+
+    // Shown again in a new options page, still masked.
+    await options.close();
+    options = await ctx.session.openExtensionPage("options.html");
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "sk-••••cdef", { timeout: 10000 });
+
+    // Not an https address: refused, nothing changes.
+    await options.click("input[name=preset][value=custom]");
+    await options.$eval("input[name=base]", (el) => { el.value = "http://llm.example.org/v1"; });
+    await save();
+    assert.equal(await said(), "The base URL must start with https://.");
+    assert.equal((await stored()).record.key, KEY);
+
+    // Another origin: the key was entered for DeepSeek's, so it is removed.
+    await options.$eval("input[name=base]", (el) => { el.value = "https://llm.example.org/v1"; });
+    await options.$eval("input[name=model]", (el) => { el.value = "local-model"; });
+    await save();
+    assert.equal(await masked(), "none");
+    ({ endpoint, record } = await stored());
+    assert.equal(record, null, "a key is bound to the origin it was entered for");
+    assert.deepEqual(endpoint, { preset: "custom", base: "https://llm.example.org/v1", model: "local-model" });
+
+    // A key for the custom endpoint, then removed with one click.
+    await options.type("input[name=key]", "custom-key-42-abcdefgh");
+    await save();
+    assert.equal(await masked(), "cus••••efgh");
+    await options.click("#api-key-remove");
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "none", { timeout: 5000 });
+    assert.equal((await stored()).record, null);
     await options.close();
   });
 });

@@ -13,7 +13,11 @@ pub mod present;
 pub mod values;
 
 #[cfg(target_arch = "wasm32")]
+mod api_options;
+#[cfg(target_arch = "wasm32")]
 mod dom;
+#[cfg(target_arch = "wasm32")]
+mod key_store;
 #[cfg(target_arch = "wasm32")]
 mod options;
 #[cfg(target_arch = "wasm32")]

@@ -22,6 +22,7 @@ use crate::webext::{api, granted, settled, t, Api};
 pub fn start() {
     let api = Rc::new(api());
     translate_page(&api);
+    crate::api_options::start(api.clone());
     let form = by_id::<HtmlFormElement>("settings");
     // The form's limits are the core's.
     for (name, (min, max)) in [("max_attempts", MAX_ATTEMPTS_RANGE), ("deadline_minutes", DEADLINE_MINUTES_RANGE)] {

@@ -48,6 +48,8 @@ extern "C" {
     pub fn session(this: &Storage) -> StorageArea;
     #[wasm_bindgen(method, getter)]
     pub fn local(this: &Storage) -> StorageArea;
+    #[wasm_bindgen(method, getter)]
+    pub fn sync(this: &Storage) -> StorageArea;
     #[wasm_bindgen(method, getter, js_name = onChanged)]
     pub fn on_changed(this: &Storage) -> ApiEvent;
 
