@@ -76,13 +76,24 @@ impl Endpoint {
                 let model = if known.models.contains(&model) { model } else { known.models[0] };
                 Endpoint { preset: known.id.into(), base: known.base.into(), model: model.into() }
             }
-            None => Endpoint { preset: CUSTOM.into(), base: custom_base.trim().trim_end_matches('/').into(), model: model.into() },
+            // A base typed with the path's end already on it is the same base.
+            None => {
+                let base = custom_base.trim().trim_end_matches('/').trim_end_matches("/chat/completions");
+                Endpoint { preset: CUSTOM.into(), base: base.into(), model: model.into() }
+            }
         };
         endpoint.check().map(|()| endpoint)
     }
 
+    /// An endpoint as stored (synced from another device, or damaged) must be what `chosen`
+    /// makes: a preset with its own base and one of its models, or a custom one.
     pub fn check(&self) -> Result<(), EndpointProblem> {
         origin_of(&self.base)?;
+        match PRESETS.iter().find(|p| p.id == self.preset) {
+            Some(known) if known.base != self.base || !known.models.contains(&self.model.as_str()) => return Err(EndpointProblem::BadBase),
+            None if self.preset != CUSTOM => return Err(EndpointProblem::BadBase),
+            _ => {}
+        }
         let model_ok = !self.model.is_empty() && self.model.chars().count() <= MAX_MODEL_CHARS && self.model.chars().all(|c| c.is_ascii_graphic());
         if !model_ok {
             return Err(EndpointProblem::BadModel);
@@ -101,27 +112,48 @@ impl Endpoint {
     }
 }
 
-/// `https://host[:port]` of a base URL; anything but plain https with a host name (user info,
-/// spaces, a query or fragment, another scheme) is refused.
+/// The origin of a base URL as the browser writes it (`https://host`, with the port only when it
+/// is not 443). Anything but plain https to a host name is refused: user info, spaces, a query or
+/// fragment, another scheme, an IP address in any notation the browser accepts (`2130706433`,
+/// `0x7f.1`: the origin checked would not be the host called), a port outside 1–65535.
 pub fn origin_of(base: &str) -> Result<String, EndpointProblem> {
-    let rest = base.strip_prefix("https://").ok_or(EndpointProblem::NotHttps)?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = authority.split(':').next().unwrap_or_default();
-    let port = authority.strip_prefix(host).and_then(|p| p.strip_prefix(':'));
-    let host_ok = !host.is_empty()
-        && host.split('.').all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        && !host.starts_with('-');
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    let scheme_ok = base.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    if !scheme_ok {
+        return Err(EndpointProblem::NotHttps);
+    }
+    let rest = &base[8..];
+    let authority = rest.split('/').next().unwrap_or_default().to_ascii_lowercase();
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority.as_str(), None),
+    };
+    let labels_ok = !host.is_empty()
+        && host.split('.').all(|label| !label.is_empty() && !label.starts_with('-') && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    // A name's last label has a letter and is no hex number; every IP notation fails this.
+    let top = host.rsplit('.').next().unwrap_or_default();
+    let named = top.chars().any(|c| c.is_ascii_alphabetic()) && !top.starts_with("0x") && !host.starts_with("0x");
+    let port = match port {
+        None => None,
+        Some(digits) => match digits.parse::<u16>() {
+            Ok(number) if number > 0 && digits.len() <= 5 && digits.chars().all(|c| c.is_ascii_digit()) => Some(number),
+            _ => return Err(EndpointProblem::BadBase),
+        },
+    };
     let path_ok = rest.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '@' | '\\'));
-    if base.chars().count() > MAX_BASE_CHARS || !host_ok || !port_ok || !path_ok {
+    if base.chars().count() > MAX_BASE_CHARS || !labels_ok || !named || !path_ok {
         return Err(EndpointProblem::BadBase);
     }
-    Ok(format!("https://{}", authority.to_ascii_lowercase()))
+    Ok(match port {
+        Some(port) if port != 443 => format!("https://{host}:{port}"),
+        _ => format!("https://{host}"),
+    })
 }
 
-/// The host permission pattern that lets the background reach `origin`.
+/// The host permission pattern that lets the background reach `origin`: its host, any port
+/// (Firefox's match patterns take no port; Chromium's without one match every port).
 pub fn permission_pattern(origin: &str) -> String {
-    format!("{origin}/*")
+    let host = origin.trim_start_matches("https://").split(':').next().unwrap_or_default();
+    format!("https://{host}/*")
 }
 
 /// A key as typed: printable ASCII without spaces, of a sane length.
@@ -135,15 +167,15 @@ pub fn check_key(key: &str) -> Result<&str, EndpointProblem> {
     }
 }
 
-/// A key as the options page shows it: its first three and last four characters, the rest hidden.
+/// A key as the options page shows it: a long one by its last four characters, the rest (and
+/// its length) hidden; a short one not at all.
 pub fn masked(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 8 {
-        return "•".repeat(chars.len().max(4));
+    if chars.len() < 20 {
+        return "••••••••".into();
     }
-    let head: String = chars[..3].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}••••{tail}")
+    format!("••••••••{tail}")
 }
 
 #[cfg(test)]
@@ -164,9 +196,13 @@ mod tests {
 
     #[test]
     fn a_custom_base_must_be_plain_https() {
-        let custom = Endpoint::chosen("custom", " https://LLM.example.org:8443/v1/ ", "my-model").unwrap();
-        assert_eq!(custom.completions_url(), "https://LLM.example.org:8443/v1/chat/completions");
+        let full = Endpoint::chosen("custom", "https://llm.example.org/v1/chat/completions", "m").unwrap();
+        assert_eq!(full.completions_url(), "https://llm.example.org/v1/chat/completions", "the path is not doubled");
+        let custom = Endpoint::chosen("custom", " HTTPS://LLM.example.org:8443/v1/ ", "my-model").unwrap();
+        assert_eq!(custom.completions_url(), "HTTPS://LLM.example.org:8443/v1/chat/completions");
         assert_eq!(custom.origin().as_deref(), Some("https://llm.example.org:8443"));
+        assert_eq!(permission_pattern("https://llm.example.org:8443"), "https://llm.example.org/*", "Firefox's patterns take no port");
+        assert_eq!(origin_of("https://llm.example.org:443/v1").as_deref(), Ok("https://llm.example.org"), "443 is https's own");
         for (base, problem) in [
             ("http://llm.example.org", EndpointProblem::NotHttps),
             ("javascript:alert(1)", EndpointProblem::NotHttps),
@@ -176,6 +212,12 @@ mod tests {
             ("https://llm example.org", EndpointProblem::BadBase),
             ("https://llm.example.org:99999x", EndpointProblem::BadBase),
             ("https://-bad.example", EndpointProblem::BadBase),
+            ("https://llm.example.org:0", EndpointProblem::BadBase),
+            ("https://llm.example.org:65536", EndpointProblem::BadBase),
+            ("https://2130706433/v1", EndpointProblem::BadBase),
+            ("https://0x7f.1", EndpointProblem::BadBase),
+            ("https://127.0.0.1:8443", EndpointProblem::BadBase),
+            ("https://[::1]/v1", EndpointProblem::BadBase),
         ] {
             assert_eq!(Endpoint::chosen("custom", base, "m").unwrap_err(), problem, "{base}");
         }
@@ -185,14 +227,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_endpoint_must_be_what_the_options_page_makes() {
+        let forged = Endpoint { preset: "deepseek".into(), base: "https://evil.example".into(), model: "deepseek-chat".into() };
+        assert_eq!(forged.check(), Err(EndpointProblem::BadBase), "a preset keeps its own base");
+        let unknown = Endpoint { preset: "mystery".into(), ..Endpoint::default() };
+        assert_eq!(unknown.check(), Err(EndpointProblem::BadBase));
+        assert!(Endpoint::default().check().is_ok());
+    }
+
+    #[test]
     fn keys_are_checked_and_shown_masked() {
         assert_eq!(check_key("  sk-abcdef0123456789 "), Ok("sk-abcdef0123456789"));
         for bad in ["", "   ", "sk with space", "ключ"] {
             assert_eq!(check_key(bad), Err(EndpointProblem::BadKey), "{bad}");
         }
         assert_eq!(check_key(&"k".repeat(MAX_KEY_CHARS + 1)), Err(EndpointProblem::BadKey));
-        assert_eq!(masked("sk-abcdef0123456789"), "sk-••••6789");
-        assert!(!masked("sk-abcdef0123456789").contains("abcdef"));
-        assert_eq!(masked("short"), "•••••");
+        assert_eq!(masked("sk-abcdef0123456789xyzw"), "••••••••xyzw");
+        assert_eq!(masked("sk-abcdef012"), "••••••••", "a short key shows nothing of itself, not even its length");
+        assert_eq!(masked("short"), masked("a-much-longer-key"));
     }
 }

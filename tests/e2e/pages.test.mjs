@@ -134,7 +134,7 @@ describeInBrowsers("extension pages", (ctx) => {
     await options.type("input[name=key]", KEY);
     await save();
     assert.match(await said(), /^Saved\./);
-    assert.equal(await masked(), "sk-••••cdef");
+    assert.equal(await masked(), "••••••••cdef");
     assert.equal(await options.$eval("input[name=key]", (el) => el.value), "", "the typed key leaves the field");
     let { storage, endpoint, record } = await stored();
     assert.deepEqual(record, { origin: "https://api.deepseek.com", key: KEY });
@@ -144,7 +144,15 @@ describeInBrowsers("extension pages", (ctx) => {
     // Shown again in a new options page, still masked.
     await options.close();
     options = await ctx.session.openExtensionPage("options.html");
-    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "sk-••••cdef", { timeout: 10000 });
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "••••••••cdef", { timeout: 10000 });
+
+    // A damaged or forged endpoint in synced storage is not shown, and costs no key.
+    await options.evaluate(() => (globalThis.browser || globalThis.chrome).storage.sync.set({ apiEndpoint: { preset: "deepseek", base: "https://evil.example", model: "deepseek-chat" } }));
+    await options.close();
+    options = await ctx.session.openExtensionPage("options.html");
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "••••••••cdef", { timeout: 10000 });
+    assert.equal(await options.$eval("input[name=base]", (el) => el.value), "https://api.deepseek.com");
+    assert.equal((await stored()).record.key, KEY);
 
     // Not an https address: refused, nothing changes.
     await options.click("input[name=preset][value=custom]");
@@ -165,7 +173,7 @@ describeInBrowsers("extension pages", (ctx) => {
     // A key for the custom endpoint, then removed with one click.
     await options.type("input[name=key]", "custom-key-42-abcdefgh");
     await save();
-    assert.equal(await masked(), "cus••••efgh");
+    assert.equal(await masked(), "••••••••efgh");
     await options.click("#api-key-remove");
     await options.waitForFunction(() => document.getElementById("api-key-masked").textContent === "none", { timeout: 5000 });
     assert.equal((await stored()).record, null);

@@ -15,7 +15,7 @@ use web_sys::{HtmlButtonElement, HtmlFormElement, HtmlInputElement};
 use crate::dom::{by_id, document, on};
 use crate::key_store;
 use crate::values::{core_json, js, serde_value};
-use crate::webext::{granted, settled, t, Api};
+use crate::webext::{granted, settled, succeeded, t, Api};
 
 fn form() -> HtmlFormElement {
     by_id("api")
@@ -29,6 +29,14 @@ fn say(text: &str) {
     by_id::<web_sys::Element>("api-result").set_text_content(Some(text));
 }
 
+/// While a save or a removal runs, neither can start again (each is several steps).
+fn busy(on: bool) {
+    if let Some(save) = form().query_selector("button[type=submit]").ok().flatten() {
+        save.unchecked_into::<HtmlButtonElement>().set_disabled(on);
+    }
+    by_id::<HtmlButtonElement>("api-key-remove").set_disabled(on);
+}
+
 pub fn start(api: Rc<Api>) {
     on(&form(), "change", |_| show_preset_fields());
     let saving = api.clone();
@@ -36,20 +44,34 @@ pub fn start(api: Rc<Api>) {
         event.prevent_default();
         submit(&saving);
     });
-    on(&by_id::<HtmlButtonElement>("api-key-remove"), "click", |_| {
-        spawn_local(async {
-            key_store::remove().await;
-            show_key(None);
-            say(&t("apiKeyRemoved", &[]));
+    let removing = api.clone();
+    on(&by_id::<HtmlButtonElement>("api-key-remove"), "click", move |_| {
+        busy(true);
+        let api = removing.clone();
+        spawn_local(async move {
+            let removed = key_store::remove().await;
+            busy(false);
+            show_stored_key(&api).await;
+            say(&t(if removed { "apiKeyRemoved" } else { "apiFailed" }, &[]));
+            // The button just pressed is disabled now: the key field is where the user goes next.
+            if let Some(key) = input("input[name=key]") {
+                let _ = key.focus();
+            }
         })
     });
     spawn_local(async move {
-        let endpoint = stored_endpoint(&api).await;
-        show(&endpoint);
-        show_key(key_store::load(&endpoint.origin().unwrap_or_default()).await.as_deref());
+        show(&stored_endpoint(&api).await);
+        show_stored_key(&api).await;
     });
 }
 
+/// The key stored for the stored endpoint's origin, masked.
+async fn show_stored_key(api: &Api) {
+    let origin = stored_endpoint(api).await.origin().unwrap_or_default();
+    show_key(key_store::load(&origin).await.as_deref());
+}
+
+/// The endpoint as stored, if it is one the options page could have made (else the default).
 async fn stored_endpoint(api: &Api) -> Endpoint {
     let key = storage_key("apiEndpoint");
     let stored = settled(api.storage().sync().get(&js(&json!(key)))).await;
@@ -57,6 +79,7 @@ async fn stored_endpoint(api: &Api) -> Endpoint {
 }
 
 fn show(endpoint: &Endpoint) {
+    // `check` keeps the preset to the page's own ids, so it is safe in a selector.
     input(&format!("input[name=preset][value={}]", endpoint.preset)).inspect(|i| i.set_checked(true));
     input("input[name=base]").inspect(|i| i.set_value(&endpoint.base));
     input("input[name=model]").inspect(|i| i.set_value(&endpoint.model));
@@ -107,26 +130,35 @@ fn submit(api: &Rc<Api>) {
     // The key leaves the page's field at once; only its masked form is shown from now on.
     input("input[name=key]").inspect(|i| i.set_value(""));
     let origin = endpoint.origin().unwrap_or_default();
+    let pattern = api_endpoint::permission_pattern(&origin);
     // Asked for on this click, before anything is awaited (the browser requires the gesture).
-    let asked = api.permissions().request(&js(&json!({ "origins": [api_endpoint::permission_pattern(&origin)] })));
+    let asked = api.permissions().request(&js(&json!({ "origins": [pattern] })));
+    busy(true);
     let api = api.clone();
     spawn_local(async move {
         let before = stored_endpoint(&api).await;
         let value = serde_value(&endpoint.to_json());
-        settled(api.storage().sync().set(&js(&json!({ storage_key("apiEndpoint"): value })))).await;
-        // A key belongs to the origin it was entered for.
-        if before.origin().as_deref() != Some(origin.as_str()) {
-            key_store::remove().await;
+        let mut saved = succeeded(api.storage().sync().set(&js(&json!({ storage_key("apiEndpoint"): value })))).await;
+        // A key belongs to the origin it was entered for: another origin's goes.
+        if key_store::bound_origin().await.is_some_and(|bound| bound != origin) {
+            saved &= key_store::remove().await;
         }
         if let Some(key) = &key {
-            key_store::save(&origin, key).await;
+            saved &= key_store::save(&origin, key).await;
         }
+        // Access to an endpoint no longer used is given back.
+        let old_pattern = before.origin().map(|old| api_endpoint::permission_pattern(&old)).filter(|old| *old != pattern);
+        if let (true, Some(old)) = (saved, old_pattern) {
+            let _ = api.permissions().remove(&js(&json!({ "origins": [old] })));
+        }
+        busy(false);
         show(&endpoint);
         show_key(key_store::load(&origin).await.as_deref());
-        say(&t("apiSaved", &[]));
+        let outcome = t(if saved { "apiSaved" } else { "apiFailed" }, &[]);
+        say(&outcome);
         // The prompt may stay open (or, under automation, never be answered): saving did not wait.
-        let host = origin.trim_start_matches("https://").to_string();
+        let host = pattern.trim_start_matches("https://").trim_end_matches("/*").to_string();
         let allowed = granted(asked).await;
-        say(&[t("apiSaved", &[]), t(if allowed { "apiAllowed" } else { "apiNotAllowed" }, &[host])].join(" "));
+        say(&[outcome, t(if allowed { "apiAllowed" } else { "apiNotAllowed" }, &[host])].join(" "));
     });
 }

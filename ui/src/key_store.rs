@@ -1,7 +1,7 @@
 //! The API key, in the extension's own IndexedDB: content scripts can read `storage.local`, but
-//! not this database, which belongs to the extension's origin; nothing syncs it. One record,
-//! bound to the origin the key was entered for: read for another origin, it is deleted instead
-//! of returned.
+//! not this database, which belongs to the extension's origin; nothing syncs it. One record, bound
+//! to the origin the key was entered for: `load` for another origin finds nothing. The options
+//! page deletes it when the user saves another origin.
 
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
@@ -23,10 +23,12 @@ async fn settled(request: &IdbRequest) -> Result<JsValue, JsValue> {
     request.result()
 }
 
-async fn database() -> Result<IdbDatabase, JsValue> {
+/// The one store, in a transaction of its own. The connection is closed at once (it ends when its
+/// transaction does), so no open options page ever holds up a newer version of the database.
+async fn store(mode: IdbTransactionMode) -> Result<IdbObjectStore, JsValue> {
     let factory = web_sys::window().ok_or("no window")?.indexed_db()?.ok_or("no IndexedDB")?;
     let request: IdbOpenDbRequest = factory.open_with_u32(DATABASE, 1)?;
-    // The first open creates the one store.
+    // The first open creates the store.
     let create = Closure::once_into_js(|event: web_sys::Event| {
         let opened = event.target().and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok()).and_then(|r| r.result().ok());
         if let Some(db) = opened {
@@ -34,28 +36,28 @@ async fn database() -> Result<IdbDatabase, JsValue> {
         }
     });
     request.set_onupgradeneeded(Some(create.unchecked_ref()));
-    Ok(settled(&request).await?.unchecked_into())
+    let db: IdbDatabase = settled(&request).await?.unchecked_into();
+    let store = db.transaction_with_str_and_mode(STORE, mode)?.object_store(STORE);
+    db.close();
+    store
 }
 
-async fn store(mode: IdbTransactionMode) -> Result<IdbObjectStore, JsValue> {
-    database().await?.transaction_with_str_and_mode(STORE, mode)?.object_store(STORE)
-}
-
-/// The key stored for `origin`, if any; a key stored for another origin is deleted.
-pub async fn load(origin: &str) -> Option<String> {
+/// The stored record's `(origin, key)`, if there is a readable one.
+async fn record() -> Option<(String, String)> {
     let request = store(IdbTransactionMode::Readonly).await.ok()?.get(&RECORD.into()).ok()?;
     let record = settled(&request).await.ok()?;
-    if record.is_undefined() {
-        return None;
-    }
     let field = |name: &str| Reflect::get(&record, &name.into()).ok().and_then(|v| v.as_string());
-    match (field("origin"), field("key")) {
-        (Some(bound), Some(key)) if bound == origin => Some(key),
-        _ => {
-            remove().await;
-            None
-        }
-    }
+    Some((field("origin")?, field("key")?))
+}
+
+/// The key stored for `origin`, if any.
+pub async fn load(origin: &str) -> Option<String> {
+    record().await.filter(|(bound, _)| bound == origin).map(|(_, key)| key)
+}
+
+/// The origin the stored key was entered for.
+pub async fn bound_origin() -> Option<String> {
+    record().await.map(|(origin, _)| origin)
 }
 
 /// Stores `key` for `origin`, replacing any other key; whether it was stored.

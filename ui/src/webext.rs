@@ -85,6 +85,8 @@ extern "C" {
     pub fn contains(this: &Permissions, permissions: &JsValue) -> Promise;
     #[wasm_bindgen(method)]
     pub fn request(this: &Permissions, permissions: &JsValue) -> Promise;
+    #[wasm_bindgen(method)]
+    pub fn remove(this: &Permissions, permissions: &JsValue) -> Promise;
 
     pub type Management;
     #[wasm_bindgen(method, js_name = getAll)]
@@ -116,6 +118,11 @@ pub async fn settled(promise: Promise) -> serde_json::Value {
         Ok(value) => crate::values::serde_value(&unbusy::js_values::stored(value)),
         Err(_) => serde_json::Value::Null,
     }
+}
+
+/// Whether a promise resolved (a storage write that went through).
+pub async fn succeeded(promise: Promise) -> bool {
+    JsFuture::from(promise).await.is_ok()
 }
 
 /// Whether a promise resolved to `true` (a granted permission).
