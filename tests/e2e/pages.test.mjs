@@ -136,6 +136,7 @@ describeInBrowsers("extension pages", (ctx) => {
     assert.match(await said(), /^Saved\./);
     assert.equal(await masked(), "••••••••cdef");
     assert.equal(await options.$eval("input[name=key]", (el) => el.value), "", "the typed key leaves the field");
+    // The host permission's prompt stays open under automation in both browsers: saving does not wait for it.
     let { storage, endpoint, record } = await stored();
     assert.deepEqual(record, { origin: "https://api.deepseek.com", key: KEY });
     assert.ok(!storage.includes(KEY) && !storage.includes("0123456789abcdef"), "no storage area holds the key");
