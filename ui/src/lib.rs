@@ -9,6 +9,7 @@ use unbusy::diagnose::view::{self, DiagnoseInput, HubFacts, PopupView};
 use unbusy::json::ToJson;
 use unbusy::lenient;
 
+pub mod markdown;
 pub mod present;
 pub mod values;
 
