@@ -121,6 +121,9 @@ describe("popup in Chromium", () => {
     const options = await session.browser.newPage();
     await options.goto(`chrome-extension://${session.extensionId}/options.html`, { waitUntil: "load" });
     await options.waitForFunction(() => document.querySelector("input[name=max_attempts]").value !== "");
+    await options.waitForFunction(() => document.getElementById("api-key-masked").textContent !== "");
+    await options.setViewport({ width: 640, height: 900 });
+    await options.screenshot({ path: path.join(SHOTS, "options-en-light.png"), fullPage: true });
     assert.deepEqual(await axe(options), [], "options");
     await options.close();
   });
