@@ -584,6 +584,8 @@ fn footprint(built: &BuildReport) -> Result<String> {
 fn crate_of(name: &str) -> String {
     let inner = name.trim_start_matches(['<', '&']).trim_start_matches("mut ").trim_start_matches("dyn ");
     match inner.split_once("::") {
+        // Inherent methods of primitives (`<u64>::_fmt`, `<str>::…`) are core's.
+        Some((first, _)) if first.ends_with('>') && !first.contains(' ') => "core".into(),
         Some((first, _)) if !first.contains(' ') => first.split('[').next().unwrap_or(first).to_string(),
         _ if name.starts_with("data[") => "static data".into(),
         _ => "other (tables, imports, unnamed)".into(),
@@ -625,5 +627,13 @@ mod tests {
         let glue = GLUE_INTERNALS.join("\n");
         assert!(make_core_restartable(&glue).unwrap().contains("export async function reinitCore(module)"));
         assert!(make_core_restartable("let wasm;").is_err());
+    }
+
+    #[test]
+    fn twiggy_items_are_counted_to_their_crates() {
+        assert_eq!(crate_of("core[c5930c85a12de822]::fmt::write"), "core");
+        assert_eq!(crate_of("<u64>::_fmt"), "core");
+        assert_eq!(crate_of("<unbusy::protocol::CsMessage as unbusy::json::FromJson>::from_json"), "unbusy");
+        assert_eq!(crate_of("data[0]"), "static data");
     }
 }
