@@ -84,6 +84,13 @@ const EFFECTS = {
     title: api.i18n.getMessage(notice.title.key, notice.title.args), message: api.i18n.getMessage(notice.message.key, notice.message.args),
   }),
   send: ({ tab_id: tabId, message }) => api.tabs.sendMessage(tabId, message),
+  // The panel works only with the token of its opening (ui/src/panel.rs takes it once).
+  open_panel: async ({ tab_id: tabId }) => {
+    const token = crypto.randomUUID();
+    await api.storage.session.set({ [P.storage.apiPanel]: { token, tab_id: tabId } });
+    const url = api.runtime.getURL(`panel.html#${token}`);
+    return api.windows ? api.windows.create({ url, type: "popup", width: 560, height: 720 }) : api.tabs.create({ url });
+  },
 };
 function perform(effects) {
   // Each started now, in order (a throw or a rejection stops only its own effect).

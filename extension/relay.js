@@ -175,7 +175,12 @@
       if (node.label) element.setAttribute("aria-label", t(node.label));
       if (node.text || node.textKey) element.textContent = node.text || t(node.textKey);
       // Only the user's own clicks: a page script could click in the open shadow root too.
-      if (node.tag === "button") element.addEventListener("click", (event) => { if (event.isTrusted) node.click ? send(node.click) : (host.hidden = true); });
+      if (node.tag === "button") element.addEventListener("click", (event) => {
+        if (!event.isTrusted) return;
+        if (node.click) send(node.click);
+        else if (node.local === "newChat") newChat(lastPrompt().text);
+        else host.hidden = true;
+      });
       parts[node.parent].append(element);
     }
     banner = { host, ...parts, text: "" };
@@ -203,6 +208,10 @@
     const clock = time && new Date(time.at_ms).toLocaleTimeString(api.i18n.getUILanguage(), { hour: "2-digit", minute: "2-digit" });
     b.note.textContent = [...view.notes.map(say), time ? t(time.key, clock) : ""].filter(Boolean).join(" ");
     b.actions.hidden = !view.buttons;
+    const waitMs = view.countdown ? view.countdown.remaining_ms : 0;
+    for (const { name, offer } of P.banner.filter((node) => node.offer)) {
+      b[name].hidden = !((offer.states.includes(view.state) && (!offer.verdicts || offer.verdicts.includes(view.verdict))) || waitMs >= offer.waitingAtLeastMs);
+    }
     countdown = view.countdown && { ...view.countdown, endsAt: Date.now() + view.countdown.remaining_ms };
     clearInterval(ticker);
     if (countdown && !countdown.paused) ticker = setInterval(tick, 1000);
@@ -248,6 +257,30 @@
     control.click();
   }
 
+  // ---- the API panel's question and the banner's "new chat" (the page's own text, nothing of the panel) ----
+  function lastPrompt() {
+    const users = document.querySelectorAll(P.page.userMessage);
+    const last = users[users.length - 1];
+    return { type: T.pagePrompt, text: last ? last.innerText.trim().slice(0, P.caps.promptChars) : "" };
+  }
+
+  // Through the app's own control; the prompt goes in the message box once the app shows the new
+  // chat (no message on screen), and the user sends it.
+  function newChat(text) {
+    const control = locate(document, "newChat");
+    if (control) control.click();
+    let tries = 20;
+    const fill = () => {
+      const box = document.querySelector(P.page.composer);
+      if ((!box || document.querySelector(P.page.messageBlock)) && --tries > 0) return setTimeout(fill, 100);
+      if (!box) return;
+      box.focus();
+      box.value = text;
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    fill();
+  }
+
   // ---- page facts ----
   window.addEventListener("popstate", reportPage);
   document.addEventListener("visibilitychange", reportPage);
@@ -278,5 +311,9 @@
   }).observe(document, { childList: true, subtree: true });
 
   // Views the background sends unasked (its backstop alarm, a stream found dead).
-  api.runtime.onMessage.addListener((message) => { apply(message); });
+  // The API panel (an extension page) asks for the last prompt.
+  api.runtime.onMessage.addListener((message, sender, reply) => {
+    if (message && message.type === T.panelLastPrompt) reply(lastPrompt());
+    else apply(message);
+  });
 })();

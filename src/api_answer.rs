@@ -2,9 +2,11 @@
 //! OpenAI-compatible chat completions endpoint's answer means, read incrementally and bounded like
 //! the chat's own streams, and whether a failed request may be sent again without asking (only
 //! before its first token: once tokens came the user pays for them, and trying again is theirs to
-//! choose). The panel that shows the answer and the request the background makes build on this.
+//! choose). The panel (`ui/src/panel.rs`, an extension page) builds on this: who may use it, the
+//! request it sends, when it sends again and what each failure tells the user.
 
 use crate::json::{FromJson, Json};
+use crate::protocol::{PagePrompt, MAX_PROMPT_CHARS};
 
 use crate::sse::{Limits, SseItem, SseParser};
 
@@ -33,7 +35,34 @@ pub enum ApiFailure {
     Http { status: u16 },
     /// A 200 whose body is no completion stream (a captive portal, a wrong base URL).
     Unreadable,
+    /// No answer at all: offline, a wrong host, or a host that refuses the browser (no CORS)
+    /// while Unbusy lacks the permission to reach it.
+    Unreachable,
 }
+
+/// One failure of every kind (and message), for the text keys' check.
+pub const FAILURE_EXAMPLES: [ApiFailure; 13] = [
+    ApiFailure::BadRequest,
+    ApiFailure::BadKey,
+    ApiFailure::NoBalance,
+    ApiFailure::InvalidParameters,
+    ApiFailure::RateLimited { retry_after_secs: None },
+    ApiFailure::RateLimited { retry_after_secs: Some(1) },
+    ApiFailure::ServerError,
+    ApiFailure::Overloaded,
+    ApiFailure::NoResources,
+    ApiFailure::Cut,
+    ApiFailure::Http { status: 0 },
+    ApiFailure::Unreadable,
+    ApiFailure::Unreachable,
+];
+
+/// Attempts of one Send, the first included: transient failures before the first token only.
+pub const MAX_API_ATTEMPTS: u32 = 3;
+/// A `Retry-After` longer than this is not waited for automatically: the user decides.
+pub const MAX_AUTOMATIC_WAIT_SECS: u32 = 60;
+/// The first automatic wait; each next one doubles.
+const FIRST_RESEND_DELAY_MS: u64 = 2_000;
 
 impl ApiFailure {
     /// The failure a response's status means before its body is read (`None`: a 2xx).
@@ -55,12 +84,75 @@ impl ApiFailure {
     pub fn is_transient(&self) -> bool {
         matches!(self, ApiFailure::RateLimited { .. } | ApiFailure::ServerError | ApiFailure::Overloaded | ApiFailure::NoResources | ApiFailure::Cut)
     }
+
+    /// What the panel says (a message key and its arguments): what happened and what to do.
+    pub fn text(&self) -> (&'static str, Vec<String>) {
+        let key = match self {
+            ApiFailure::BadRequest => "apiErrBadRequest",
+            ApiFailure::BadKey => "apiErrBadKey",
+            ApiFailure::NoBalance => "apiErrNoBalance",
+            ApiFailure::InvalidParameters => "apiErrInvalid",
+            ApiFailure::RateLimited { retry_after_secs: Some(secs) } => return ("apiErrRateLimitedFor", vec![secs.to_string()]),
+            ApiFailure::RateLimited { retry_after_secs: None } => "apiErrRateLimited",
+            ApiFailure::ServerError => "apiErrServer",
+            ApiFailure::Overloaded => "apiErrOverloaded",
+            ApiFailure::NoResources => "apiErrNoResources",
+            ApiFailure::Cut => "apiErrCut",
+            ApiFailure::Http { status } => return ("apiErrHttp", vec![status.to_string()]),
+            ApiFailure::Unreadable => "apiErrUnreadable",
+            ApiFailure::Unreachable => "apiErrUnreachable",
+        };
+        (key, Vec::new())
+    }
 }
 
 /// Whether a failed request may go again without asking: nothing was billed yet (no token came),
-/// sending again can help, and the attempts stay within `max_attempts`.
+/// sending again can help, the server's hint is not too long, and the attempts stay within
+/// `max_attempts`.
 pub fn may_resend(failure: ApiFailure, first_token_seen: bool, attempts: u32, max_attempts: u32) -> bool {
-    !first_token_seen && failure.is_transient() && attempts < max_attempts
+    let hint_too_long = matches!(failure, ApiFailure::RateLimited { retry_after_secs: Some(secs) } if secs > MAX_AUTOMATIC_WAIT_SECS);
+    !first_token_seen && failure.is_transient() && !hint_too_long && attempts < max_attempts
+}
+
+/// How long to wait before sending again after `attempts` attempts: the server's hint if it gave
+/// one, else 2 s, then 4 s, and so on.
+pub fn resend_delay_ms(failure: ApiFailure, attempts: u32) -> u64 {
+    let backoff = FIRST_RESEND_DELAY_MS << attempts.saturating_sub(1).min(5);
+    match failure {
+        ApiFailure::RateLimited { retry_after_secs: Some(secs) } => u64::from(secs.min(MAX_AUTOMATIC_WAIT_SECS)) * 1000,
+        _ => backoff,
+    }
+}
+
+/// The request's body: the one prompt (as the user left it in the panel), streamed, with usage.
+pub fn request_body(model: &str, prompt: &str) -> Json {
+    let text = |s: &str| Json::String(s.to_string());
+    let message = Json::Object(vec![("role".into(), text("user")), ("content".into(), text(prompt))]);
+    Json::Object(vec![
+        ("model".into(), text(model)),
+        ("messages".into(), Json::Array(vec![message])),
+        ("stream".into(), Json::Bool(true)),
+        ("stream_options".into(), Json::Object(vec![("include_usage".into(), Json::Bool(true))])),
+    ])
+}
+
+/// The tab the panel serves, if `token` (from the panel's address) is the one the background
+/// stored when it opened the panel (`stored`: `{token, tab_id}`). A panel that was not opened by
+/// Unbusy (no token, another token, one used already) serves nothing.
+pub fn claim_panel(stored: Option<&Json>, token: &str) -> Option<i32> {
+    let stored = stored?;
+    let expected = stored.get("token")?.as_str()?;
+    let tab_id = stored.get("tab_id")?.as_f64()?;
+    let valid_tab = tab_id.fract() == 0.0 && (0.0..=f64::from(i32::MAX)).contains(&tab_id);
+    (!expected.is_empty() && expected.len() <= 64 && expected == token && valid_tab).then_some(tab_id as i32)
+}
+
+/// The prompt in the relay's answer, cut to `MAX_PROMPT_CHARS`; empty if the answer is not one.
+pub fn prompt_of(reply: &Json) -> String {
+    match PagePrompt::from_json(reply) {
+        Some(PagePrompt::PagePrompt { text }) => text.chars().take(MAX_PROMPT_CHARS).collect(),
+        None => String::new(),
+    }
 }
 
 /// What the stream said, in order.
@@ -238,6 +330,54 @@ mod tests {
         for permanent in [ApiFailure::BadKey, ApiFailure::NoBalance, ApiFailure::BadRequest, ApiFailure::InvalidParameters, ApiFailure::Unreadable] {
             assert!(!may_resend(permanent, false, 0, 3), "{permanent:?}");
         }
+    }
+
+    #[test]
+    fn waits_before_sending_again_double_or_follow_the_servers_hint_within_a_minute() {
+        assert_eq!(resend_delay_ms(ApiFailure::Overloaded, 1), 2_000);
+        assert_eq!(resend_delay_ms(ApiFailure::Overloaded, 2), 4_000);
+        assert_eq!(resend_delay_ms(ApiFailure::RateLimited { retry_after_secs: Some(7) }, 1), 7_000);
+        assert!(may_resend(ApiFailure::RateLimited { retry_after_secs: Some(60) }, false, 1, MAX_API_ATTEMPTS));
+        assert!(!may_resend(ApiFailure::RateLimited { retry_after_secs: Some(61) }, false, 1, MAX_API_ATTEMPTS), "a long wait is the user's call");
+        assert!(!may_resend(ApiFailure::Unreachable, false, 1, MAX_API_ATTEMPTS), "a permission or an address to fix");
+    }
+
+    #[test]
+    fn every_failure_says_something_of_its_own() {
+        let keys: std::collections::BTreeSet<&str> = FAILURE_EXAMPLES.iter().map(|f| f.text().0).collect();
+        assert_eq!(keys.len(), FAILURE_EXAMPLES.len());
+        assert_eq!(ApiFailure::Http { status: 418 }.text(), ("apiErrHttp", vec!["418".to_string()]));
+        assert_eq!(ApiFailure::RateLimited { retry_after_secs: Some(7) }.text(), ("apiErrRateLimitedFor", vec!["7".to_string()]));
+    }
+
+    #[test]
+    fn the_request_carries_the_one_prompt_streamed_with_usage() {
+        let body = request_body("deepseek-chat", "Hi \"there\"").to_text();
+        assert_eq!(
+            body,
+            r#"{"model":"deepseek-chat","messages":[{"role":"user","content":"Hi \"there\""}],"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn only_the_token_unbusy_stored_opens_the_panel_and_only_for_a_real_tab() {
+        let stored = Json::parse(r#"{"token":"5f0c","tab_id":12}"#).unwrap();
+        assert_eq!(claim_panel(Some(&stored), "5f0c"), Some(12));
+        assert_eq!(claim_panel(Some(&stored), "5f0d"), None);
+        assert_eq!(claim_panel(Some(&stored), ""), None);
+        assert_eq!(claim_panel(None, "5f0c"), None, "used already, or never opened by Unbusy");
+        for bad in [r#"{"token":"","tab_id":1}"#, r#"{"token":"a","tab_id":-1}"#, r#"{"token":"a","tab_id":1.5}"#, r#"{"token":"a"}"#, r#"["a",1]"#] {
+            assert_eq!(claim_panel(Json::parse(bad).as_ref(), "a"), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_relays_answer_gives_a_bounded_prompt_or_nothing() {
+        let reply = |text: &str| Json::Object(vec![("type".into(), Json::String("page_prompt".into())), ("text".into(), Json::String(text.into()))]);
+        assert_eq!(prompt_of(&reply("Why?")), "Why?");
+        assert_eq!(prompt_of(&reply(&"字".repeat(MAX_PROMPT_CHARS + 5))).chars().count(), MAX_PROMPT_CHARS);
+        assert_eq!(prompt_of(&Json::parse(r#"{"type":"page_prompt","text":"x","key":"sk"}"#).unwrap()), "", "unknown fields: not the relay's answer");
+        assert_eq!(prompt_of(&Json::Null), "");
     }
 
     #[test]

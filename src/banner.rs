@@ -94,14 +94,26 @@ pub const TEXT_KEYS: &[&str] = &[
     "bannerDismiss",
     "bannerRetryNow",
     "bannerStop",
+    "bannerAskApi",
+    "bannerNewChat",
     "notifyRecoveredTitle",
     "notifyRecovered",
 ];
 
+/// A countdown at least this long offers "Ask through the API" (besides retries that stopped).
+pub const ASK_API_AFTER_WAIT_MS: u64 = 3 * 60 * 1000;
+
+/// The failures a new chat fixes (the conversation is full, or the message too long for it): the
+/// banner offers to start one with the failed prompt.
+pub const NEW_CHAT_VERDICTS: &[&str] = &["too_long", "context_full", "message_limit"];
+
 /// The banner's elements, built by the relay in this order (a parent before its children; `root`
 /// is the banner's shadow root) and filled from each view by name: `reason`, `detail`, `note`,
 /// `actions`. Styles go through the CSSOM: the page's CSP may forbid an inline `<style>`. A
-/// button's `click` is the message the user's own click sends (none: it only hides the banner).
+/// button's `click` is the message the user's own click sends; `local` names what the relay does
+/// itself instead (`newChat`: a new chat with the last prompt in the message box); neither: it only
+/// hides the banner. A node with `offer` shows only in the views it names: `states`, and
+/// `verdicts` if given, or a countdown of at least `waitingAtLeastMs`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn layout() -> serde_json::Value {
     use crate::json::ToJson;
@@ -127,6 +139,12 @@ pub fn layout() -> serde_json::Value {
           "style": button_style, "click": message(CsMessage::CsRetryNow) },
         { "name": "stop", "parent": "actions", "tag": "button", "attrs": { "type": "button", "data-action": "stop" }, "textKey": "bannerStop",
           "style": button_style, "click": message(CsMessage::CsStandDown { reason: StandDown::Stop }) },
+        { "name": "offers", "parent": "box", "tag": "div", "style": { "display": "flex", "gap": "8px", "flexWrap": "wrap" } },
+        // Retries stopped, or the wait is long: the API runs on other servers (issue 13).
+        { "name": "askApi", "parent": "offers", "tag": "button", "attrs": { "type": "button", "data-action": "ask-api" }, "textKey": "bannerAskApi",
+          "style": button_style, "click": message(CsMessage::CsAskApi), "offer": { "states": ["stopped"], "waitingAtLeastMs": ASK_API_AFTER_WAIT_MS } },
+        { "name": "newChat", "parent": "offers", "tag": "button", "attrs": { "type": "button", "data-action": "new-chat" }, "textKey": "bannerNewChat",
+          "style": button_style, "local": "newChat", "offer": { "states": ["explained", "stopped"], "verdicts": NEW_CHAT_VERDICTS } },
     ])
 }
 

@@ -45,6 +45,10 @@ pub enum Effect {
         tab_id: i32,
         message: BgMessage,
     },
+    /// The API panel for this tab, in a window of its own, with a one-time token.
+    OpenPanel {
+        tab_id: i32,
+    },
 }
 
 /// `action.setBadgeText`'s argument: one tab's badge, or every tab's (no tab: the pause). A tab
@@ -91,6 +95,9 @@ pub fn of_outcome(outcome: &Outcome, tab_id: i32) -> Vec<Effect> {
     effects.extend(outcome.silence_check_at_ms.map(|at| Effect::Alarm { name: SILENCE_ALARM, at_ms: Some(at) }));
     effects.extend(outcome.badge.as_ref().map(|view| badge(Some(tab_id), view)));
     effects.extend(outcome.notice.clone().map(|notice| Effect::Notify { notice }));
+    if outcome.open_panel {
+        effects.push(Effect::OpenPanel { tab_id });
+    }
     effects
 }
 
@@ -129,6 +136,7 @@ pub fn on_ui(hub: &mut Hub, message: UiMessage, now_ms: f64) -> (BgUiMessage, Ve
     let effects = match &reply {
         BgUiMessage::BgSettings { saved: true, .. } => vec![Effect::Store { what: Stored::Settings }],
         BgUiMessage::BgPause { .. } => pause_effects(&reply),
+        BgUiMessage::BgPanelOpening { tab_id } => vec![Effect::OpenPanel { tab_id: *tab_id }],
         _ => Vec::new(),
     };
     (reply, effects)

@@ -225,7 +225,8 @@ fn next_message(cursor: &mut Cursor) -> Option<CsMessage> {
         8 if cursor.byte() % 2 == 0 => CsMessage::CsStandDown { reason: cursor.pick(&[StandDown::Stop, StandDown::Typed]) },
         8 => CsMessage::CsPressFailed { why: cursor.pick(&[PressFailure::NoControl, PressFailure::NotRendered]) },
         10 => CsMessage::CsPageLoaded { late: cursor.byte() % 2 == 1 },
-        11 => CsMessage::CsSiteCrashed,
+        11 if cursor.byte() % 2 == 0 => CsMessage::CsSiteCrashed,
+        11 => CsMessage::CsAskApi,
         9 => {
             let length = usize::from(cursor.byte() % 40);
             let marker = String::from_utf8_lossy(cursor.take(length)).into_owned();

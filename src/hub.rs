@@ -139,6 +139,8 @@ pub struct Outcome {
     pub history_changed: bool,
     /// Check for dead (silent) streams at this time (`Hub::stalled`).
     pub silence_check_at_ms: Option<f64>,
+    /// Open the API panel for the sender's tab (the banner's "Ask through the API").
+    pub open_panel: bool,
     /// For tests and the fuzzer: what was decided and what came back after retries (not sent).
     pub decision: Option<Decision>,
     pub verdict: Option<Verdict>,
@@ -258,6 +260,7 @@ impl Hub {
                 self.state.paused_until_ms = 0.0;
                 self.pause_reply(now_ms)
             }
+            UiMessage::UiAskApi { tab_id } => BgUiMessage::BgPanelOpening { tab_id },
         }
     }
 
@@ -392,6 +395,8 @@ impl Hub {
                 self.state.site_crash_at_ms = Some(now);
                 Outcome::ack()
             }
+            // Only the top frame shows the banner.
+            CsMessage::CsAskApi => Outcome { open_panel: sender.frame_id == 0, reply: Some(BgMessage::BgAck), ..Outcome::default() },
             CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
                 // Only markers of the known table are kept (as the table writes them): page text is never shown.
                 let known: Vec<String> = markers.iter().filter_map(|m| conflicts::known_marker(m)).map(str::to_string).collect();

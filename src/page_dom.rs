@@ -38,6 +38,18 @@ pub const CONTINUE_LOCATORS: &[Locator] = &[
     Locator { select: "button, [role=\"button\"]", climb: None, texts: CONTINUE_TEXTS, source: "text fallback, 2026-09" },
 ];
 
+/// The app's own "New chat" control, searched in the whole page (the banner's "Start a new chat
+/// with this message"). No source shows a stable id or class for it: its text, as the app writes it.
+pub const NEW_CHAT_LOCATORS: &[Locator] = &[Locator {
+    select: "button, a, [role=\"button\"], div[tabindex]",
+    climb: None,
+    texts: &["开启新对话", "New chat"],
+    source: "the app's sidebar text, 2026",
+}];
+
+/// The message box a new chat's prompt is put in; the user sends it (clients and userscripts of 2025-2026).
+pub const COMPOSER: &str = "textarea#chat-input";
+
 /// DeepSeek's own crash screen, which blames browser extensions (only looked for while no message is on screen).
 pub const CRASH_SCREEN_TEXTS: &[&str] =
     &["This page may have crashed due to changes made by certain browser extensions", "页面崩溃可能与浏览器插件对页面内容的修改有关"];

@@ -41,6 +41,8 @@ pub const STORAGE_KEYS: &[(&str, &str)] = &[
     ("recentEvents", "recentEvents"),
     ("coreFaults", "coreFaults"),
     ("statusIncident", "statusIncident"),
+    // The API panel's one-time token and the tab it was opened for (`Effect::OpenPanel`).
+    ("apiPanel", "apiPanel"),
     // storage.local
     ("busyHistory", "busyHistory"),
     ("cookieFirstSeen", "cookieFirstSeen"),
@@ -205,6 +207,8 @@ pub enum CsMessage {
     },
     /// The page shows DeepSeek's own crash screen, which blames browser extensions (no page text is sent).
     CsSiteCrashed,
+    /// The user pressed the banner's "Ask through the API": the background opens the panel for this tab.
+    CsAskApi,
     /// What the hook saw of the page's `fetch` and `XMLHttpRequest` (other extensions' wrappers).
     CsPageHooks {
         fetch: HookState,
@@ -254,7 +258,32 @@ pub enum UiMessage {
     },
     /// The pause ends now (the popup's "Resume now").
     UiResume,
+    /// The popup's "Ask through the API" for this tab: the background opens the panel.
+    UiAskApi {
+        tab_id: i32,
+    },
 }
+
+/// The API panel (an extension page) to the relay of the tab it was opened for. The relay only
+/// reads the page's last user message or carries a prompt to a new chat: the page never sees the
+/// panel, the key or the answer.
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(tag = "type", rename_all = "snake_case")]
+pub enum PanelMessage {
+    /// Answered with `PagePrompt`: the text of the chat's last user message.
+    PanelLastPrompt,
+}
+
+/// The relay's answer to `PanelLastPrompt` (empty: no user message on screen). Checked again by the
+/// panel: at most `MAX_PROMPT_CHARS`.
+#[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
+#[json(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PagePrompt {
+    PagePrompt { text: String },
+}
+
+/// The longest prompt the relay hands to the panel (characters, as JavaScript counts them).
+pub const MAX_PROMPT_CHARS: usize = 100_000;
 
 /// The background's answer to the extension's pages.
 #[derive(Debug, Clone, PartialEq, ToJson, FromJson)]
@@ -269,6 +298,10 @@ pub enum BgUiMessage {
         facts: Box<HubFacts>,
     },
     /// The pause, as it is now (`until_ms` 0: not paused), and the badge every tab shows for it.
+    /// The panel for this tab is being opened (`Effect::OpenPanel`).
+    BgPanelOpening {
+        tab_id: i32,
+    },
     BgPause {
         until_ms: f64,
         badge: BadgeView,
@@ -421,6 +454,7 @@ impl CsMessage {
             CsMessage::CsPressFailed { .. } => "cs_press_failed",
             CsMessage::CsPageLoaded { .. } => "cs_page_loaded",
             CsMessage::CsSiteCrashed => "cs_site_crashed",
+            CsMessage::CsAskApi => "cs_ask_api",
             CsMessage::CsPageHooks { .. } => "cs_page_hooks",
         }
     }
@@ -441,6 +475,7 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "cs_page_loaded",
     "cs_site_crashed",
     "cs_page_hooks",
+    "cs_ask_api",
     "bg_view",
     "bg_ack",
     "ui_get_settings",
@@ -448,13 +483,18 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "ui_facts",
     "ui_pause",
     "ui_resume",
+    "ui_ask_api",
     "bg_settings",
     "bg_facts",
     "bg_pause",
+    "bg_panel_opening",
     // hook → relay only: how many observed events the hook ignored (not trusted).
     "hook_ignored",
     // relay → hook only: Unbusy is gone (updated or removed), stop posting.
     "detach",
+    // the API panel ↔ relay (`PanelMessage`, `PagePrompt`).
+    "panel_last_prompt",
+    "page_prompt",
 ];
 
 /// The JavaScript module `cargo xtask build` writes to `extension/generated/protocol.js`: every
@@ -502,6 +542,7 @@ pub fn js_module() -> String {
             "jsonChars": MAX_JSON_CHARS,
             "markers": MAX_MARKERS,
             "recentEvents": RECENT_EVENTS_LIMIT,
+            "promptChars": MAX_PROMPT_CHARS,
         },
         "types": types,
         "hookMessages": Value::Object(HOOK_MESSAGE_FIELDS.iter().map(|(t, fields)| (t.to_string(), named(fields))).collect()),
@@ -511,7 +552,12 @@ pub fn js_module() -> String {
         "page": {
             "messageBlock": crate::page_dom::MESSAGE_BLOCK,
             "userMessage": crate::page_dom::USER_MESSAGE,
-            "controls": { "retry": as_value(crate::page_dom::RETRY_LOCATORS.to_vec()), "continue": as_value(crate::page_dom::CONTINUE_LOCATORS.to_vec()) },
+            "controls": {
+                "retry": as_value(crate::page_dom::RETRY_LOCATORS.to_vec()),
+                "continue": as_value(crate::page_dom::CONTINUE_LOCATORS.to_vec()),
+                "newChat": as_value(crate::page_dom::NEW_CHAT_LOCATORS.to_vec()),
+            },
+            "composer": crate::page_dom::COMPOSER,
             "crashScreenTexts": crate::page_dom::CRASH_SCREEN_TEXTS,
         },
         "banner": crate::banner::layout(),
@@ -560,6 +606,7 @@ mod tests {
             CsMessage::CsPressFailed { why: PressFailure::NotRendered },
             CsMessage::CsPageLoaded { late: false },
             CsMessage::CsSiteCrashed,
+            CsMessage::CsAskApi,
             CsMessage::CsPageHooks { fetch: HookState::Clean, xhr: HookState::Clean, markers: Vec::new(), login_token: None },
         ]
     }

@@ -180,6 +180,7 @@ pub fn all_text_keys() -> BTreeSet<String> {
     keys.extend(action_examples().iter().map(action_key));
     keys.extend(DIAGNOSE_KEYS.iter().map(|k| k.to_string()));
     keys.extend(crate::api_endpoint::PROBLEMS.map(|p| p.text_key().to_string()));
+    keys.extend(crate::api_answer::FAILURE_EXAMPLES.iter().map(|f| f.text().0.to_string()));
     keys.extend(FIX_IDS.iter().map(|id| format!("fix_{id}")));
     keys.extend(crate::diagnose::events::EVENT_KEYS.iter().map(|k| k.to_string()));
     keys.insert(crate::diagnose::events::ANSWERED_AFTER_RETRIES.into());

@@ -293,6 +293,7 @@ impl Watcher {
             | CsMessage::CsPressFailed { .. }
             | CsMessage::CsPageHooks { .. }
             | CsMessage::CsSiteCrashed
+            | CsMessage::CsAskApi
             | CsMessage::CsPageLoaded { .. } => self.reject(),
         }
     }

@@ -139,6 +139,75 @@ globalThis.UnbusyProtocol = (function freeze(value) {
       },
       "tag": "button",
       "textKey": "bannerStop"
+    },
+    {
+      "name": "offers",
+      "parent": "box",
+      "style": {
+        "display": "flex",
+        "flexWrap": "wrap",
+        "gap": "8px"
+      },
+      "tag": "div"
+    },
+    {
+      "attrs": {
+        "data-action": "ask-api",
+        "type": "button"
+      },
+      "click": {
+        "type": "cs_ask_api"
+      },
+      "name": "askApi",
+      "offer": {
+        "states": [
+          "stopped"
+        ],
+        "waitingAtLeastMs": 180000
+      },
+      "parent": "offers",
+      "style": {
+        "background": "#fff",
+        "border": "1px solid #c2410c",
+        "borderRadius": "6px",
+        "color": "#7c2d12",
+        "cursor": "pointer",
+        "font": "inherit",
+        "padding": "3px 10px"
+      },
+      "tag": "button",
+      "textKey": "bannerAskApi"
+    },
+    {
+      "attrs": {
+        "data-action": "new-chat",
+        "type": "button"
+      },
+      "local": "newChat",
+      "name": "newChat",
+      "offer": {
+        "states": [
+          "explained",
+          "stopped"
+        ],
+        "verdicts": [
+          "too_long",
+          "context_full",
+          "message_limit"
+        ]
+      },
+      "parent": "offers",
+      "style": {
+        "background": "#fff",
+        "border": "1px solid #c2410c",
+        "borderRadius": "6px",
+        "color": "#7c2d12",
+        "cursor": "pointer",
+        "font": "inherit",
+        "padding": "3px 10px"
+      },
+      "tag": "button",
+      "textKey": "bannerNewChat"
     }
   ],
   "caps": {
@@ -146,6 +215,7 @@ globalThis.UnbusyProtocol = (function freeze(value) {
     "jsonChars": 65536,
     "markers": 8,
     "messagesPerSecond": 400,
+    "promptChars": 100000,
     "recentEvents": 50,
     "streamBytes": 16777216,
     "textChars": 256
@@ -228,6 +298,7 @@ globalThis.UnbusyProtocol = (function freeze(value) {
     ]
   },
   "page": {
+    "composer": "textarea#chat-input",
     "controls": {
       "continue": [
         {
@@ -244,6 +315,16 @@ globalThis.UnbusyProtocol = (function freeze(value) {
           "texts": [
             "继续生成",
             "Continue"
+          ]
+        }
+      ],
+      "newChat": [
+        {
+          "select": "button, a, [role=\"button\"], div[tabindex]",
+          "source": "the app's sidebar text, 2026",
+          "texts": [
+            "开启新对话",
+            "New chat"
           ]
         }
       ],
@@ -291,6 +372,7 @@ globalThis.UnbusyProtocol = (function freeze(value) {
   },
   "storage": {
     "apiEndpoint": "apiEndpoint",
+    "apiPanel": "apiPanel",
     "busyHistory": "busyHistory",
     "cookieFirstSeen": "cookieFirstSeen",
     "coreFaults": "coreFaults",
@@ -306,9 +388,11 @@ globalThis.UnbusyProtocol = (function freeze(value) {
   "types": {
     "bgAck": "bg_ack",
     "bgFacts": "bg_facts",
+    "bgPanelOpening": "bg_panel_opening",
     "bgPause": "bg_pause",
     "bgSettings": "bg_settings",
     "bgView": "bg_view",
+    "csAskApi": "cs_ask_api",
     "csDropped": "cs_dropped",
     "csJsonResponse": "cs_json_response",
     "csPageHooks": "cs_page_hooks",
@@ -324,6 +408,9 @@ globalThis.UnbusyProtocol = (function freeze(value) {
     "csTimerDue": "cs_timer_due",
     "detach": "detach",
     "hookIgnored": "hook_ignored",
+    "pagePrompt": "page_prompt",
+    "panelLastPrompt": "panel_last_prompt",
+    "uiAskApi": "ui_ask_api",
     "uiFacts": "ui_facts",
     "uiGetSettings": "ui_get_settings",
     "uiPause": "ui_pause",

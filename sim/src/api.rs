@@ -12,14 +12,19 @@
 //! | `sk-starved` | some text, then `finish_reason: "insufficient_system_resource"` |
 //! | `sk-cut` | some text, then the connection drops |
 //!
-//! No key is a 401 too; a body that is not JSON is a 400; a model other than DeepSeek's two is a
+//! On `CORS_HOSTS` every answer (and the preflight) lets any origin read it. No key is a 401 too; a body that is not JSON is a 400; a model other than DeepSeek's two is a
 //! 422. Without `"stream": true` the answer comes whole, as one JSON object.
 
 use serde_json::{json, Value};
 
 use crate::faults::{End, Plan};
 
-pub const MODELS: [&str; 2] = ["deepseek-chat", "deepseek-reasoner"];
+/// DeepSeek's own names, and OpenRouter's for the same models.
+pub const MODELS: [&str; 4] = ["deepseek-chat", "deepseek-reasoner", "deepseek/deepseek-chat", "deepseek/deepseek-r1"];
+/// Hosts that let a web page's script call them (CORS), as OpenRouter does. DeepSeek's API is
+/// reported to refuse browsers' preflights: there, only an extension with the host permission
+/// gets through (the browser skips CORS for it).
+pub const CORS_HOSTS: [&str; 1] = ["openrouter.ai"];
 /// The answer's text, in pieces as a model streams them (Markdown, and a link the panel must keep safe).
 const ANSWER: [&str; 4] = ["Here is **the answer**", " you asked for", ":\n\n- one\n- two\n\n", "[docs](https://api-docs.deepseek.com/)"];
 const REASONING: [&str; 2] = ["The user asks", " something simple."];
@@ -81,7 +86,7 @@ pub fn plan(asked: Option<&Asked>) -> Plan {
     if !MODELS.contains(&model) {
         return error(422, "Model Not Exist");
     }
-    let reasoning: &[&str] = if model == "deepseek-reasoner" { &REASONING } else { &[] };
+    let reasoning: &[&str] = if matches!(model, "deepseek-reasoner" | "deepseek/deepseek-r1") { &REASONING } else { &[] };
     if !asked.stream {
         let message = json!({ "role": "assistant", "content": ANSWER.concat(), "reasoning_content": (!reasoning.is_empty()).then(|| reasoning.concat()) });
         let body = json!({ "id": "sim", "object": "chat.completion", "model": model, "choices": [{ "index": 0, "message": message, "finish_reason": "stop" }], "usage": { "prompt_tokens": 9, "completion_tokens": 21 } });

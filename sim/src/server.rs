@@ -29,6 +29,8 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 pub const HOSTNAME: &str = "chat.deepseek.com";
 /// The API the fallback asks (`api.rs`), served by the same simulator behind the same mapping.
 pub const API_HOSTNAME: &str = "api.deepseek.com";
+/// OpenRouter, the fallback's second preset (`api::CORS_HOSTS`).
+pub const OPENROUTER_HOSTNAME: &str = "openrouter.ai";
 
 pub struct Options {
     pub port: u16,
@@ -80,7 +82,8 @@ fn now_ms() -> f64 {
 
 pub async fn run(options: Options) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let certified = rcgen::generate_simple_self_signed(vec![HOSTNAME.to_string(), API_HOSTNAME.to_string()]).map_err(|e| e.to_string())?;
+    let certified =
+        rcgen::generate_simple_self_signed(vec![HOSTNAME.to_string(), API_HOSTNAME.to_string(), OPENROUTER_HOSTNAME.to_string()]).map_err(|e| e.to_string())?;
     let cert = certified.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
     let mut tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).map_err(|e| e.to_string())?;
@@ -159,10 +162,23 @@ async fn handle(req: Request<Incoming>, state: &State) -> Result<Response<Body>,
         .or_else(|| query_param(&query, "run"))
         .unwrap_or_else(|| "default".into());
     let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let host = req.headers().get("host").and_then(|v| v.to_str().ok()).map(|h| h.split(':').next().unwrap_or_default().to_owned()).unwrap_or_default();
+    let cors = api::CORS_HOSTS.contains(&host.as_str());
     // Only the API reads the body; the chat's routes drain it.
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
 
-    let (response, attempt, fixture, messages) = if method == Method::POST && path.ends_with("/chat/completions") {
+    let (response, attempt, fixture, messages) = if method == Method::OPTIONS && path.ends_with("/chat/completions") {
+        // A browser's preflight: only a CORS host lets the page's script go on.
+        let mut response = full(if cors { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN }, "text/plain", "");
+        if cors {
+            for (name, value) in
+                [("access-control-allow-methods", "POST"), ("access-control-allow-headers", "authorization, content-type"), ("access-control-max-age", "600")]
+            {
+                response.headers_mut().insert(name, value.parse().expect("static header"));
+            }
+        }
+        (response, None, Some("api:preflight".into()), None)
+    } else if method == Method::POST && path.ends_with("/chat/completions") {
         let asked = api::asked(authorization.as_deref(), &body);
         let behaviour = asked.as_ref().map(|a| format!("api:{}", a.key.as_deref().unwrap_or("none")));
         (faults::response(api::plan(asked.as_ref())), None, behaviour, asked.map(|a| a.messages))
@@ -170,6 +186,11 @@ async fn handle(req: Request<Incoming>, state: &State) -> Result<Response<Body>,
         let (response, attempt, fixture) = route(state, &method, &path, &query, &run);
         (response, attempt, fixture, None)
     };
+    let mut response = response;
+    if cors {
+        response.headers_mut().insert("access-control-allow-origin", "*".parse().expect("static header"));
+        response.headers_mut().insert("access-control-expose-headers", "retry-after".parse().expect("static header"));
+    }
     if !path.starts_with("/__sim/") {
         let entry = LogEntry { at_ms: now_ms(), run, method: method.to_string(), path, attempt, fixture, status: response.status().as_u16(), messages };
         if let Some(file) = &state.options.log_file {

@@ -12,6 +12,8 @@ export const DIST = { chrome: path.join(ROOT, "dist/chrome"), firefox: path.join
 // The store zips as `cargo xtask test` unpacked them (package.test.mjs loads these).
 export const PACKAGED = { chrome: path.join(ROOT, "target/packaged/chrome"), firefox: path.join(ROOT, "target/packaged/firefox") };
 export const HOST = "chat.deepseek.com";
+// The API fallback's hosts, played by the same simulator (sim/src/api.rs).
+export const API_HOSTS = ["api.deepseek.com", "openrouter.ai"];
 
 // Starts the simulator on a free loopback port; resolves with {port, origin, log(run), stop()}.
 export async function startSim({ logFile } = {}) {
@@ -61,7 +63,7 @@ export async function launchChromium(sim, { extension = true, lang = "en-US", he
     pipe: true,
     userDataDir: profile,
     enableExtensions: extension === "later" ? true : extension ? [dist, ...alsoLoad] : false,
-    args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1:${sim.port}`, `--lang=${lang}`],
+    args: [...CHROMIUM_ARGS, `--host-resolver-rules=${[HOST, ...API_HOSTS].map((host) => `MAP ${host} 127.0.0.1:${sim.port}`).join(",")}`, `--lang=${lang}`],
     env: { ...process.env, LANGUAGE: lang.replace("-", "_") },
     ...(attachWorker ? {} : { targetFilter: (target) => target.type() !== "service_worker" }),
   });

@@ -1,4 +1,4 @@
-//! The extension pages' WASM module (popup and options), over the same pure crate as the
+//! The extension pages' WASM module (popup, options and the API panel), over the same pure crate as the
 //! background's: the popup's analysis (diagnose) runs here, so the background's WASM carries none
 //! of it. What the pages decide is in `present` (plain Rust); `popup` and `options` render with
 //! web-sys and are the pages' whole logic (their JavaScript only loads this module).
@@ -21,6 +21,8 @@ mod dom;
 mod key_store;
 #[cfg(target_arch = "wasm32")]
 mod options;
+#[cfg(target_arch = "wasm32")]
+mod panel;
 #[cfg(target_arch = "wasm32")]
 mod popup;
 #[cfg(target_arch = "wasm32")]
@@ -57,6 +59,12 @@ mod bindings {
     #[wasm_bindgen]
     pub fn options() {
         super::options::start();
+    }
+
+    /// panel.html's entry point (the API fallback).
+    #[wasm_bindgen]
+    pub fn panel() {
+        super::panel::start();
     }
 }
 

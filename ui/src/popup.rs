@@ -62,6 +62,21 @@ impl Popup {
             });
         });
 
+        // The API panel, for the chat on screen (else the one used last); the background opens it.
+        let popup = self.clone();
+        on(&by_id::<HtmlButtonElement>("ask-api"), "click", move |_| {
+            let tabs = popup.api.tabs();
+            let on_screen = tabs.query(&js(&json!({ "url": CHAT_TABS, "active": true, "lastFocusedWindow": true })));
+            let all = popup.chat_tabs();
+            let popup = popup.clone();
+            spawn_local(async move {
+                let Some(tab_id) = present::panel_tab(&settled(on_screen).await, &settled(all).await) else {
+                    return popup.notice("popupAskApiNoChat");
+                };
+                settled(popup.api.runtime().send_message(&to_js(&UiMessage::UiAskApi { tab_id }))).await;
+            });
+        });
+
         let popup = self.clone();
         on(&by_id::<HtmlButtonElement>("copy-report"), "click", move |_| {
             if let Some(report) = popup.view.borrow().as_ref().map(|v| v.report.clone()) {

@@ -48,6 +48,15 @@ pub fn loaded_tabs(tabs: &Value) -> Vec<i32> {
         .collect()
 }
 
+/// The chat tab the popup's "Ask through the API" serves: the one on screen (`on_screen`: the
+/// active chat tab of the window the popup belongs to, if any), else the chat tab used last
+/// (`all`); each a `tabs.query` answer.
+pub fn panel_tab(on_screen: &Value, all: &Value) -> Option<i32> {
+    let last_used =
+        all.as_array().into_iter().flatten().max_by(|a, b| a["lastAccessed"].as_f64().unwrap_or(0.0).total_cmp(&b["lastAccessed"].as_f64().unwrap_or(0.0)));
+    on_screen.as_array().and_then(|tabs| tabs.first()).or(last_used).and_then(|tab| tab["id"].as_i64()).and_then(|id| i32::try_from(id).ok())
+}
+
 /// Statuspage's public summary: an incident unless its indicator says "none". `None` when the
 /// answer is not a summary at all.
 pub fn status_incident(summary: &Value) -> Option<bool> {
@@ -143,6 +152,14 @@ pub fn settings_from_form(form: &FormValues) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_panel_serves_the_chat_on_screen_else_the_one_used_last() {
+        let all = json!([{ "id": 3, "lastAccessed": 50.0 }, { "id": 4, "lastAccessed": 90.0 }, { "id": 5 }]);
+        assert_eq!(panel_tab(&json!([{ "id": 3 }]), &all), Some(3));
+        assert_eq!(panel_tab(&json!([]), &all), Some(4));
+        assert_eq!(panel_tab(&json!(null), &json!([])), None);
+    }
 
     #[test]
     fn cookie_values_never_reach_the_analysis_only_their_size() {

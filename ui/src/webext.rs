@@ -42,6 +42,8 @@ extern "C" {
     pub fn get_platform_info(this: &Runtime) -> Promise;
     #[wasm_bindgen(method, js_name = sendMessage)]
     pub fn send_message(this: &Runtime, message: &JsValue) -> Promise;
+    #[wasm_bindgen(method, js_name = openOptionsPage)]
+    pub fn open_options_page(this: &Runtime) -> Promise;
 
     pub type Storage;
     #[wasm_bindgen(method, getter)]
@@ -58,6 +60,8 @@ extern "C" {
     pub fn get(this: &StorageArea, keys: &JsValue) -> Promise;
     #[wasm_bindgen(method)]
     pub fn set(this: &StorageArea, items: &JsValue) -> Promise;
+    #[wasm_bindgen(method)]
+    pub fn remove(this: &StorageArea, keys: &JsValue) -> Promise;
 
     /// `runtime.onMessage`, `storage.onChanged`, …
     pub type ApiEvent;
@@ -79,6 +83,8 @@ extern "C" {
     pub fn update(this: &Tabs, tab_id: i32, properties: &JsValue) -> Promise;
     #[wasm_bindgen(method)]
     pub fn reload(this: &Tabs, tab_id: i32, properties: &JsValue) -> Promise;
+    #[wasm_bindgen(method, js_name = sendMessage)]
+    pub fn send_message(this: &Tabs, tab_id: i32, message: &JsValue) -> Promise;
 
     pub type Permissions;
     #[wasm_bindgen(method)]

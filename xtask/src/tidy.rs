@@ -32,8 +32,10 @@ pub const CHECKS: &[Check] = &[
 ];
 
 /// JavaScript only where the platform demands it: the scripts outside the generated module hold
-/// at most this many lines of code (blank and comment-only lines not counted).
-const JS_CODE_LINES_BUDGET: usize = 600;
+/// at most this many lines of code (blank and comment-only lines not counted). 600 until issue 13,
+/// whose platform glue (the background opening the panel's window, the relay reading the last
+/// prompt and filling a new chat's message box, the banner's offers) added about 40.
+const JS_CODE_LINES_BUDGET: usize = 640;
 
 fn code_lines(text: &str) -> usize {
     text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with("//")).count()
