@@ -9,18 +9,36 @@
 // `extensions.webextOptionalPermissionPrompts` off grants what `permissions.request` asks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 
-import { generations, launchChromium, launchFirefox, newRun, openChat, pollUntil, pressBanner, sendMessage, sleep, waitForBanner, withBrowser } from "./harness.mjs";
+import { generations, ROOT, launchChromium, launchFirefox, newRun, openChat, pollUntil, pressBanner, sendMessage, sleep, waitForBanner, withBrowser } from "./harness.mjs";
 
 const ANSWER_DONE = "The answer is complete.";
+const SHOTS = path.join(ROOT, "out/screenshots");
+const AXE = readFileSync(path.join(ROOT, "tests/e2e/node_modules/axe-core/axe.min.js"), "utf8");
+mkdirSync(SHOTS, { recursive: true });
+
+// The panel in both themes, as `out/screenshots/panel-<lang>-<theme>.png`; axe-core's violations.
+async function screenshots(panel, lang) {
+  const violations = [];
+  for (const theme of ["light", "dark"]) {
+    await panel.emulateMediaFeatures([{ name: "prefers-color-scheme", value: theme }]);
+    await panel.screenshot({ path: path.join(SHOTS, `panel-${lang}-${theme}.png`), fullPage: true });
+    await panel.evaluate(AXE);
+    violations.push(...(await panel.evaluate(async () => (await globalThis.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`))));
+  }
+  return violations;
+}
 
 // Saves the endpoint and `key` in the options page, as a user does. Chromium's permission prompt
 // (raised by Save) stays open and holds its page: each save gets a page of its own there.
-async function setUpApi(session, sim, key, preset = "openrouter") {
+async function setUpApi(session, sim, key, preset = "openrouter", model = null) {
   const options = session.name === "chromium" ? await session.openExtensionPage("options.html") : (session.options ??= await session.openExtensionPage("options.html"));
   await options.waitForFunction(() => document.getElementById("api-key-masked").textContent !== "", { timeout: 10000 });
   if (session.name === "chromium") {
     await options.click(`input[name=preset][value=${preset}]`);
+    if (model) await options.$eval("input[name=model]", (el, value) => { el.value = value; }, model);
   } else {
     await options.click("input[name=preset][value=custom]");
     await options.$eval("input[name=base]", (el, base) => { el.value = base; }, `https://api.deepseek.com:${sim.port}`);
@@ -29,7 +47,8 @@ async function setUpApi(session, sim, key, preset = "openrouter") {
   await options.$eval("#api-result", (el) => { el.textContent = ""; });
   await options.type("input[name=key]", key);
   await options.click("#api button[type=submit]");
-  await options.waitForFunction(() => /^Saved/.test(document.getElementById("api-result").textContent), { timeout: 5000 });
+  const saved = () => document.getElementById("api-result").textContent.startsWith((globalThis.browser || globalThis.chrome).i18n.getMessage("apiSaved"));
+  await options.waitForFunction(saved, { timeout: 5000 });
   if (session.name === "chromium") await options.close();
 }
 
@@ -92,6 +111,7 @@ for (const [browserName, launch, launchOptions] of [["Chromium", launchChromium,
     assert.deepEqual(await panel.$eval("#answer a", (a) => [a.getAttribute("href"), a.rel]), ["https://api-docs.deepseek.com/", "noopener noreferrer"]);
     assert.match(await panel.$eval("#usage", (el) => el.textContent), /9 for the message, 21 for the answer/);
     assert.equal(await panel.$eval("#copy", (el) => el.disabled), false);
+    if (session.name === "chromium") assert.deepEqual(await screenshots(panel, "en"), []);
     await closePanel(panel);
 
     // Error rows, each from its key: what happened and what to do; a transient one is sent again
@@ -151,3 +171,25 @@ for (const [browserName, launch, launchOptions] of [["Chromium", launchChromium,
     assert.deepEqual(errors, []);
   }));
 }
+
+// The popup's own "Ask through the API" (on demand, for the chat used last), the reasoner's
+// reasoning collapsed, and the panel in Simplified Chinese. Chromium: Firefox keeps the
+// browser action's popup from automation (the popup's page is opened in a tab, as elsewhere).
+test("Chromium, Simplified Chinese: the popup's Ask through the API; the reasoning collapsed; screenshots", () => withBrowser(launchChromium, { lang: "zh-CN" }, async ({ sim, session }) => {
+  await setUpApi(session, sim, "sk-ok", "openrouter", "deepseek/deepseek-r1");
+  const { page, errors } = await openChat(session, { run: newRun("api-popup"), scenario: "ok" });
+  await sendMessage(page, "天空为什么是蓝色的？");
+  await page.waitForFunction(() => document.querySelector(".msg")?.dataset.state === "done", { timeout: 15000 });
+  const popup = await session.openExtensionPage("popup.html");
+  const known = new Set(session.browser.targets());
+  const opened = session.browser.waitForTarget((t) => !known.has(t) && t.type() === "page", { timeout: 10000 });
+  await popup.click("#ask-api");
+  const panel = await (await opened).page();
+  await panel.waitForFunction(() => document.getElementById("prompt")?.value === "天空为什么是蓝色的？", { timeout: 10000 });
+  assert.match(await panel.$eval("h1", (el) => el.textContent), /[\u4e00-\u9fff]/);
+  await panel.click("#send");
+  await panel.waitForFunction(() => document.getElementById("copy").disabled === false, { timeout: 15000 });
+  assert.deepEqual(await panel.$eval("#reasoning-box", (el) => [el.hidden, el.open, el.textContent.includes("The user asks something simple.")]), [false, false, true], "shown, collapsed");
+  assert.deepEqual(await screenshots(panel, "zh_CN"), []);
+  assert.deepEqual(errors, []);
+}));
