@@ -87,7 +87,7 @@ const EFFECTS = {
   // The panel works only with the token of its opening (ui/src/panel.rs takes it once).
   open_panel: async ({ tab_id: tabId }) => {
     const token = crypto.randomUUID();
-    await api.storage.session.set({ [P.storage.apiPanel]: { token, tab_id: tabId } });
+    await api.storage.session.set({ [`${P.storage.apiPanel}:${token}`]: tabId });
     const url = api.runtime.getURL(`panel.html#${token}`);
     return api.windows ? api.windows.create({ url, type: "popup", width: 560, height: 720 }) : api.tabs.create({ url });
   },

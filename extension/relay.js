@@ -160,6 +160,7 @@
   let timer = null;
   let ticker = null;
   let marked; // the assistant message the failure belongs to (null: there was none)
+  const offered = new Set(); // the banner's offers the current view makes
 
   // Built from the layout in src/banner.rs. The shadow root is open, so assistive tools and
   // tests can reach it; the page's styles still cannot.
@@ -176,9 +177,10 @@
       if (node.text || node.textKey) element.textContent = node.text || t(node.textKey);
       // Only the user's own clicks: a page script could click in the open shadow root too.
       if (node.tag === "button") element.addEventListener("click", (event) => {
-        if (!event.isTrusted) return;
+        // An offer counts only while the core's view makes it (the page could unhide the button).
+        if (!event.isTrusted || (node.offer && !offered.has(node.name))) return;
         if (node.click) send(node.click);
-        else if (node.local === "newChat") newChat(lastPrompt().text);
+        else if (node.local === "newChat") newChat(lastUserText());
         else host.hidden = true;
       });
       parts[node.parent].append(element);
@@ -209,8 +211,10 @@
     b.note.textContent = [...view.notes.map(say), time ? t(time.key, clock) : ""].filter(Boolean).join(" ");
     b.actions.hidden = !view.buttons;
     const waitMs = view.countdown ? view.countdown.remaining_ms : 0;
+    offered.clear();
     for (const { name, offer } of P.banner.filter((node) => node.offer)) {
-      b[name].hidden = !((offer.states.includes(view.state) && (!offer.verdicts || offer.verdicts.includes(view.verdict))) || waitMs >= offer.waitingAtLeastMs);
+      if ((offer.states.includes(view.state) && (!offer.verdicts || offer.verdicts.includes(view.verdict))) || waitMs >= (offer.waitingAtLeastMs ?? Infinity)) offered.add(name);
+      b[name].hidden = !offered.has(name);
     }
     countdown = view.countdown && { ...view.countdown, endsAt: Date.now() + view.countdown.remaining_ms };
     clearInterval(ticker);
@@ -258,22 +262,24 @@
   }
 
   // ---- the API panel's question and the banner's "new chat" (the page's own text, nothing of the panel) ----
-  function lastPrompt() {
+  function lastUserText() {
     const users = document.querySelectorAll(P.page.userMessage);
-    const last = users[users.length - 1];
-    return { type: T.pagePrompt, text: last ? last.innerText.trim().slice(0, P.caps.promptChars) : "" };
+    return users.length ? users[users.length - 1].innerText.trim() : "";
   }
 
-  // Through the app's own control; the prompt goes in the message box once the app shows the new
-  // chat (no message on screen), and the user sends it.
+  // One character past the cap tells the panel the message was cut.
+  const lastPrompt = () => ({ type: T.pagePrompt, text: lastUserText().slice(0, P.caps.promptChars + 1) });
+
+  // Through the app's own control (none found: nothing happens); the message goes in the box only
+  // once the app shows the new chat (no message on screen), and the user sends it.
   function newChat(text) {
     const control = locate(document, "newChat");
-    if (control) control.click();
+    if (!control) return;
+    control.click();
     let tries = 20;
     const fill = () => {
       const box = document.querySelector(P.page.composer);
-      if ((!box || document.querySelector(P.page.messageBlock)) && --tries > 0) return setTimeout(fill, 100);
-      if (!box) return;
+      if (!box || document.querySelector(P.page.messageBlock)) return --tries > 0 && setTimeout(fill, 100);
       box.focus();
       box.value = text;
       box.dispatchEvent(new Event("input", { bubbles: true }));

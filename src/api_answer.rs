@@ -31,6 +31,9 @@ pub enum ApiFailure {
     NoResources,
     /// The stream ended without a finish reason: the connection dropped mid-answer.
     Cut,
+    /// An error object sent inside a 200 stream: the provider's own reason, not shown (its text is
+    /// not ours to trust), not sent again by itself.
+    StreamError,
     /// Any other status.
     Http { status: u16 },
     /// A 200 whose body is no completion stream (a captive portal, a wrong base URL).
@@ -41,7 +44,7 @@ pub enum ApiFailure {
 }
 
 /// One failure of every kind (and message), for the text keys' check.
-pub const FAILURE_EXAMPLES: [ApiFailure; 13] = [
+pub const FAILURE_EXAMPLES: [ApiFailure; 14] = [
     ApiFailure::BadRequest,
     ApiFailure::BadKey,
     ApiFailure::NoBalance,
@@ -52,6 +55,7 @@ pub const FAILURE_EXAMPLES: [ApiFailure; 13] = [
     ApiFailure::Overloaded,
     ApiFailure::NoResources,
     ApiFailure::Cut,
+    ApiFailure::StreamError,
     ApiFailure::Http { status: 0 },
     ApiFailure::Unreadable,
     ApiFailure::Unreachable,
@@ -98,6 +102,7 @@ impl ApiFailure {
             ApiFailure::Overloaded => "apiErrOverloaded",
             ApiFailure::NoResources => "apiErrNoResources",
             ApiFailure::Cut => "apiErrCut",
+            ApiFailure::StreamError => "apiErrInStream",
             ApiFailure::Http { status } => return ("apiErrHttp", vec![status.to_string()]),
             ApiFailure::Unreadable => "apiErrUnreadable",
             ApiFailure::Unreachable => "apiErrUnreachable",
@@ -136,22 +141,30 @@ pub fn request_body(model: &str, prompt: &str) -> Json {
     ])
 }
 
-/// The tab the panel serves, if `token` (from the panel's address) is the one the background
-/// stored when it opened the panel (`stored`: `{token, tab_id}`). A panel that was not opened by
-/// Unbusy (no token, another token, one used already) serves nothing.
-pub fn claim_panel(stored: Option<&Json>, token: &str) -> Option<i32> {
-    let stored = stored?;
-    let expected = stored.get("token")?.as_str()?;
-    let tab_id = stored.get("tab_id")?.as_f64()?;
-    let valid_tab = tab_id.fract() == 0.0 && (0.0..=f64::from(i32::MAX)).contains(&tab_id);
-    (!expected.is_empty() && expected.len() <= 64 && expected == token && valid_tab).then_some(tab_id as i32)
+/// Where the background keeps the tab of the panel opened with `token` (`apiPanel:<token>`): one
+/// entry per opening, so two quick openings never take each other's. `None` for a token the
+/// background cannot have made (a UUID's characters, at most 64).
+pub fn panel_token_key(token: &str) -> Option<String> {
+    let shaped = (1..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    shaped.then(|| format!("{}:{token}", crate::protocol::storage_key("apiPanel")))
 }
 
-/// The prompt in the relay's answer, cut to `MAX_PROMPT_CHARS`; empty if the answer is not one.
-pub fn prompt_of(reply: &Json) -> String {
+/// The tab the panel serves, from what the background stored under the panel's token key (`None`:
+/// no such opening, one used already, or not a tab id). A panel Unbusy did not open serves nothing.
+pub fn claim_panel(stored: Option<&Json>) -> Option<i32> {
+    let tab_id = stored?.as_f64()?;
+    (tab_id.fract() == 0.0 && (0.0..=f64::from(i32::MAX)).contains(&tab_id)).then_some(tab_id as i32)
+}
+
+/// The prompt in the relay's answer, cut to `MAX_PROMPT_CHARS`, and whether it was cut; empty if
+/// the answer is not one.
+pub fn prompt_of(reply: &Json) -> (String, bool) {
     match PagePrompt::from_json(reply) {
-        Some(PagePrompt::PagePrompt { text }) => text.chars().take(MAX_PROMPT_CHARS).collect(),
-        None => String::new(),
+        Some(PagePrompt::PagePrompt { text }) => {
+            let cut = text.chars().nth(MAX_PROMPT_CHARS).is_some();
+            (text.chars().take(MAX_PROMPT_CHARS).collect(), cut)
+        }
+        None => (String::new(), false),
     }
 }
 
@@ -272,7 +285,7 @@ impl ApiStream {
             if chunk.error.is_some() {
                 // An error sent inside a 200 stream: the provider's own words are not shown.
                 self.done = true;
-                events.push(ApiEvent::Failed(ApiFailure::ServerError));
+                events.push(ApiEvent::Failed(ApiFailure::StreamError));
                 break;
             }
             for choice in chunk.choices.into_iter().take(1) {
@@ -361,23 +374,26 @@ mod tests {
 
     #[test]
     fn only_the_token_unbusy_stored_opens_the_panel_and_only_for_a_real_tab() {
-        let stored = Json::parse(r#"{"token":"5f0c","tab_id":12}"#).unwrap();
-        assert_eq!(claim_panel(Some(&stored), "5f0c"), Some(12));
-        assert_eq!(claim_panel(Some(&stored), "5f0d"), None);
-        assert_eq!(claim_panel(Some(&stored), ""), None);
-        assert_eq!(claim_panel(None, "5f0c"), None, "used already, or never opened by Unbusy");
-        for bad in [r#"{"token":"","tab_id":1}"#, r#"{"token":"a","tab_id":-1}"#, r#"{"token":"a","tab_id":1.5}"#, r#"{"token":"a"}"#, r#"["a",1]"#] {
-            assert_eq!(claim_panel(Json::parse(bad).as_ref(), "a"), None, "{bad}");
+        assert_eq!(panel_token_key("5f0c-aa"), Some("apiPanel:5f0c-aa".to_string()));
+        for forged in ["", "x", "5f0c:apiPanel", &"a".repeat(65), "../5f0c"] {
+            assert_eq!(panel_token_key(forged), None, "{forged}");
+        }
+        assert_eq!(claim_panel(Some(&Json::Number(12.0))), Some(12));
+        assert_eq!(claim_panel(None), None, "used already, or never opened by Unbusy");
+        for bad in ["-1", "1.5", "\"12\"", "null", "{}"] {
+            assert_eq!(claim_panel(Json::parse(bad).as_ref()), None, "{bad}");
         }
     }
 
     #[test]
     fn the_relays_answer_gives_a_bounded_prompt_or_nothing() {
         let reply = |text: &str| Json::Object(vec![("type".into(), Json::String("page_prompt".into())), ("text".into(), Json::String(text.into()))]);
-        assert_eq!(prompt_of(&reply("Why?")), "Why?");
-        assert_eq!(prompt_of(&reply(&"字".repeat(MAX_PROMPT_CHARS + 5))).chars().count(), MAX_PROMPT_CHARS);
-        assert_eq!(prompt_of(&Json::parse(r#"{"type":"page_prompt","text":"x","key":"sk"}"#).unwrap()), "", "unknown fields: not the relay's answer");
-        assert_eq!(prompt_of(&Json::Null), "");
+        assert_eq!(prompt_of(&reply("Why?")), ("Why?".to_string(), false));
+        let (long, cut) = prompt_of(&reply(&"字".repeat(MAX_PROMPT_CHARS + 1)));
+        assert_eq!((long.chars().count(), cut), (MAX_PROMPT_CHARS, true), "cut, and the panel says so");
+        assert!(!prompt_of(&reply(&"字".repeat(MAX_PROMPT_CHARS))).1);
+        assert_eq!(prompt_of(&Json::parse(r#"{"type":"page_prompt","text":"x","key":"sk"}"#).unwrap()).0, "", "unknown fields: not the relay's answer");
+        assert_eq!(prompt_of(&Json::Null).0, "");
     }
 
     #[test]
@@ -432,6 +448,7 @@ mod tests {
 
         let mut error = ApiStream::new();
         let events = error.push(frame(r#"{"error":{"message":"Provider returned error <script>"}}"#).as_bytes());
-        assert_eq!(events, [ApiEvent::Failed(ApiFailure::ServerError)]);
+        assert_eq!(events, [ApiEvent::Failed(ApiFailure::StreamError)]);
+        assert!(!may_resend(ApiFailure::StreamError, false, 1, MAX_API_ATTEMPTS), "the provider's reason may be permanent");
     }
 }

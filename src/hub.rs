@@ -168,7 +168,13 @@ pub struct Hub {
     /// When the background's silence alarm is set to wake the hub (one alarm, re-armed by
     /// `stalled`): most messages move no deadline earlier, so most set no alarm.
     silence_alarm_ms: Option<f64>,
+    /// When the banner last opened an API panel: a button in the page's reach opens at most one
+    /// window per `PANEL_REOPEN_MS` (a page could lay it under every click of the user's).
+    panel_opened_at_ms: f64,
 }
+
+/// See `Hub::panel_opened_at_ms`.
+const PANEL_REOPEN_MS: f64 = 2_000.0;
 
 impl Hub {
     pub fn new(state: Option<HubState>, settings: Settings, history: Option<History>) -> Hub {
@@ -181,6 +187,7 @@ impl Hub {
             budget_config: BudgetConfig::default(),
             core_faults: CoreFaults::default(),
             silence_alarm_ms: None,
+            panel_opened_at_ms: f64::NEG_INFINITY,
         }
     }
 
@@ -396,7 +403,13 @@ impl Hub {
                 Outcome::ack()
             }
             // Only the top frame shows the banner.
-            CsMessage::CsAskApi => Outcome { open_panel: sender.frame_id == 0, reply: Some(BgMessage::BgAck), ..Outcome::default() },
+            CsMessage::CsAskApi => {
+                let open_panel = sender.frame_id == 0 && now - self.panel_opened_at_ms >= PANEL_REOPEN_MS;
+                if open_panel {
+                    self.panel_opened_at_ms = now;
+                }
+                Outcome { open_panel, reply: Some(BgMessage::BgAck), ..Outcome::default() }
+            }
             CsMessage::CsPageHooks { fetch, xhr, markers, login_token } => {
                 // Only markers of the known table are kept (as the table writes them): page text is never shown.
                 let known: Vec<String> = markers.iter().filter_map(|m| conflicts::known_marker(m)).map(str::to_string).collect();
@@ -1121,6 +1134,21 @@ mod tests {
         let out = answer(&mut hub, 1, 1, COMPLETION, cut, 0.0);
         assert!(matches!(out.decision, Some(Decision::Retry { delay_ms: 5_000, control: Control::Continue, .. })), "{out:?}");
         assert_eq!(pressed(&due(&mut hub, 1, 5_000.0)), Some(PressControl::Continue));
+    }
+
+    #[test]
+    fn the_banners_ask_through_the_api_opens_one_panel_at_most_every_few_seconds_and_only_from_the_top_frame() {
+        let mut hub = Hub::new(None, Settings::default(), None);
+        let asked = |hub: &mut Hub, sender: Sender| hub.handle(CsMessage::CsAskApi, sender, 0.5).open_panel;
+        assert!(asked(&mut hub, at(1, 10_000.0)));
+        assert!(!asked(&mut hub, at(2, 11_000.0)), "a flood of clicks (a page may lay the button under every click)");
+        assert!(asked(&mut hub, at(2, 12_000.0)));
+        assert!(!asked(&mut hub, Sender { frame_id: 3, ..at(1, 30_000.0) }), "a frame shows no banner");
+        assert_eq!(
+            crate::effects::on_ui(&mut hub, UiMessage::UiAskApi { tab_id: 4 }, 15_100.0).1,
+            [crate::effects::Effect::OpenPanel { tab_id: 4 }],
+            "the popup's: no page can press it"
+        );
     }
 
     #[test]

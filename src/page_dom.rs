@@ -40,12 +40,12 @@ pub const CONTINUE_LOCATORS: &[Locator] = &[
 
 /// The app's own "New chat" control, searched in the whole page (the banner's "Start a new chat
 /// with this message"). No source shows a stable id or class for it: its text, as the app writes it.
-pub const NEW_CHAT_LOCATORS: &[Locator] = &[Locator {
-    select: "button, a, [role=\"button\"], div[tabindex]",
-    climb: None,
-    texts: &["开启新对话", "New chat"],
-    source: "the app's sidebar text, 2026",
-}];
+pub const NEW_CHAT_LOCATORS: &[Locator] =
+    &[Locator { select: NEW_CHAT_SELECT, climb: None, texts: &["开启新对话", "New chat"], source: "the app's sidebar text, 2026" }];
+
+/// Never inside a message: an answer may hold a link that says "New chat".
+const NEW_CHAT_SELECT: &str =
+    "button:not(div.ds-message *), a:not(div.ds-message *), [role=\"button\"]:not(div.ds-message *), div[tabindex]:not(div.ds-message *)";
 
 /// The message box a new chat's prompt is put in; the user sends it (clients and userscripts of 2025-2026).
 pub const COMPOSER: &str = "textarea#chat-input";

@@ -297,11 +297,11 @@ pub enum BgUiMessage {
     BgFacts {
         facts: Box<HubFacts>,
     },
-    /// The pause, as it is now (`until_ms` 0: not paused), and the badge every tab shows for it.
     /// The panel for this tab is being opened (`Effect::OpenPanel`).
     BgPanelOpening {
         tab_id: i32,
     },
+    /// The pause, as it is now (`until_ms` 0: not paused), and the badge every tab shows for it.
     BgPause {
         until_ms: f64,
         badge: BadgeView,

@@ -320,7 +320,7 @@ globalThis.UnbusyProtocol = (function freeze(value) {
       ],
       "newChat": [
         {
-          "select": "button, a, [role=\"button\"], div[tabindex]",
+          "select": "button:not(div.ds-message *), a:not(div.ds-message *), [role=\"button\"]:not(div.ds-message *), div[tabindex]:not(div.ds-message *)",
           "source": "the app's sidebar text, 2026",
           "texts": [
             "开启新对话",

@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use gloo_timers::callback::Timeout;
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Date, Reflect, Uint8Array};
 use serde_json::json;
@@ -22,7 +23,8 @@ use unbusy::protocol::{storage_key, PanelMessage};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    HtmlButtonElement, HtmlElement, HtmlFormElement, HtmlTextAreaElement, ReadableStreamDefaultReader, RequestCache, RequestCredentials, RequestInit, Response,
+    AbortController, HtmlButtonElement, HtmlElement, HtmlFormElement, HtmlTextAreaElement, ReadableStreamDefaultReader, ReferrerPolicy, RequestCache,
+    RequestCredentials, RequestInit, Response,
 };
 
 use crate::dom::{by_id, document, on};
@@ -33,6 +35,8 @@ use crate::webext::{api, granted, settled, t, Api};
 
 /// The answer is drawn again at most this often while it streams (and once at its end).
 const REDRAW_EVERY_MS: f64 = 100.0;
+/// Nothing at all for this long (not even a keep-alive while queued): the request is given up.
+const IDLE_LIMIT_MS: u32 = 90_000;
 
 struct Panel {
     api: Api,
@@ -63,13 +67,11 @@ fn show(id: &str) {
 async fn open(api: Api) {
     // The token is taken once, whatever it holds: a reload or a second window serves nothing.
     let token = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-    let key_name = storage_key("apiPanel");
+    let Some(key_name) = api_answer::panel_token_key(token.trim_start_matches('#')) else { return show("not-opened") };
     let session = api.storage().session();
     let held = settled(session.get(&to_js(&key_name))).await;
     settled(session.remove(&to_js(&key_name))).await;
-    let Some(tab_id) = api_answer::claim_panel(Some(&core_json(&held[key_name])), token.trim_start_matches('#')) else {
-        return show("not-opened");
-    };
+    let Some(tab_id) = api_answer::claim_panel(held.get(&key_name).map(core_json).as_ref()) else { return show("not-opened") };
 
     let endpoint = settled(api.storage().sync().get(&to_js(&storage_key("apiEndpoint")))).await;
     let endpoint = Endpoint::from_json(&core_json(&endpoint[storage_key("apiEndpoint")])).filter(|e| e.check().is_ok());
@@ -86,12 +88,13 @@ async fn open(api: Api) {
     };
 
     let asked = api.tabs().send_message(tab_id, &to_js(&PanelMessage::PanelLastPrompt));
-    let prompt = match JsFuture::from(asked).await {
+    let (prompt, cut) = match JsFuture::from(asked).await {
         Ok(reply) => api_answer::prompt_of(&stored(reply)),
-        Err(_) => String::new(),
+        Err(_) => (String::new(), false),
     };
     let prompt_box: HtmlTextAreaElement = by_id("prompt");
     prompt_box.set_value(&prompt);
+    by_id::<HtmlElement>("prompt-cut").set_hidden(!cut);
     let host = origin.unwrap_or_default().trim_start_matches("https://").to_string();
     by_id::<HtmlElement>("destination").set_text_content(Some(&t("panelDestination", &[host, endpoint.model.clone()])));
     show("ask");
@@ -111,9 +114,13 @@ async fn open(api: Api) {
     on(&by_id::<HtmlButtonElement>("allow"), "click", move |_| {
         let pattern = allowing.endpoint.origin().map(|o| api_endpoint::permission_pattern(&o)).unwrap_or_default();
         let asked = allowing.api.permissions().request(&js(&json!({ "origins": [pattern] })));
+        // One prompt at a time.
+        button("allow").set_disabled(true);
         let panel = allowing.clone();
         spawn_local(async move {
-            if granted(asked).await {
+            let allowed = granted(asked).await;
+            button("allow").set_disabled(false);
+            if allowed {
                 panel.ask().await;
             }
         });
@@ -195,6 +202,16 @@ impl Panel {
         init.set_method("POST");
         init.set_credentials(RequestCredentials::Omit);
         init.set_cache(RequestCache::NoStore);
+        init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+        // A host that never answers, or a stream gone silent, ends the request (read as a cut).
+        let Ok(abort) = AbortController::new() else { return (Some(ApiFailure::Unreachable), false) };
+        init.set_signal(Some(&abort.signal()));
+        let idle = RefCell::new(None::<Timeout>);
+        let quiet_from_now = || {
+            let abort = abort.clone();
+            idle.replace(Some(Timeout::new(IDLE_LIMIT_MS, move || abort.abort())));
+        };
+        quiet_from_now();
         let headers = json!({ "Authorization": format!("Bearer {}", self.key), "Content-Type": "application/json" });
         init.set_headers(&js(&headers));
         init.set_body(&JsValue::from_str(&api_answer::request_body(&self.endpoint.model, prompt).to_text()));
@@ -218,6 +235,7 @@ impl Panel {
                 if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
                     break;
                 }
+                quiet_from_now();
                 let bytes = Reflect::get(&chunk, &"value".into()).map(|v| Uint8Array::new(&v).to_vec()).unwrap_or_default();
                 if let Some(found) = self.take(stream.push(&bytes)) {
                     failure = Some(found);
@@ -226,6 +244,7 @@ impl Panel {
                 }
             }
         }
+        idle.replace(None);
         if failure.is_none() {
             failure = self.take(stream.end());
         }
