@@ -102,6 +102,14 @@ async fn open(api: Api) {
 
     let panel =
         Rc::new(Panel { api, endpoint, key, answer: RefCell::default(), reasoning: RefCell::default(), drawn_at: Cell::new(0.0), sending: Cell::new(false) });
+    // Ctrl+Enter (⌘+Enter) sends from the message box; Enter alone is a new line.
+    on(&prompt_box, "keydown", |event| {
+        let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else { return };
+        if key.key() == "Enter" && (key.ctrl_key() || key.meta_key()) {
+            event.prevent_default();
+            let _ = by_id::<HtmlFormElement>("ask").request_submit();
+        }
+    });
     let sending = panel.clone();
     on(&by_id::<HtmlFormElement>("ask"), "submit", move |event| {
         event.prevent_default();

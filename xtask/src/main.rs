@@ -244,7 +244,7 @@ fn build_dist_in(root: &Path) -> Result<BuildReport> {
         (raw, gzip)
     });
     eprintln!("WASM core (background): {wasm_raw} bytes raw, {wasm_gzip} bytes gzip -9");
-    eprintln!("WASM extension pages' module (popup, options): {ui_raw} bytes raw, {ui_gzip} bytes gzip -9");
+    eprintln!("WASM extension pages' module (popup, options, API panel): {ui_raw} bytes raw, {ui_gzip} bytes gzip -9");
     Ok(BuildReport { wasm_raw, wasm_gzip, ui_raw, ui_gzip })
 }
 
@@ -552,7 +552,7 @@ fn footprint(built: &BuildReport) -> Result<String> {
     let mut out = String::from("## Footprint\n\n");
     let within = if built.wasm_gzip <= BACKGROUND_GZIP_BUDGET { "within" } else { "over" };
     out += &format!(
-        "`cargo xtask bench` writes this section. The background's WASM as shipped (`wasm-opt --low-memory-unused --flatten --rereloop -Oz --converge`): **{} raw, {} gzip -9** ({} and {} bytes: {within} the {} budget); the extension pages' module (ui/, loaded by the popup and options only): {} raw, {} gzip -9. The store zips (`cargo xtask package`): {}.\n\n",
+        "`cargo xtask bench` writes this section. The background's WASM as shipped (`wasm-opt --low-memory-unused --flatten --rereloop -Oz --converge`): **{} raw, {} gzip -9** ({} and {} bytes: {within} the {} budget); the extension pages' module (ui/, loaded by the popup, the options and the API panel only): {} raw, {} gzip -9. The store zips (`cargo xtask package`): {}.\n\n",
         kib(built.wasm_raw),
         kib(built.wasm_gzip),
         built.wasm_raw,
