@@ -216,6 +216,7 @@
       if ((offer.states.includes(view.state) && (!offer.verdicts || offer.verdicts.includes(view.verdict))) || waitMs >= (offer.waitingAtLeastMs ?? Infinity)) offered.add(name);
       b[name].hidden = !offered.has(name);
     }
+    b.offers.hidden = offered.size === 0;
     countdown = view.countdown && { ...view.countdown, endsAt: Date.now() + view.countdown.remaining_ms };
     clearInterval(ticker);
     if (countdown && !countdown.paused) ticker = setInterval(tick, 1000);

@@ -95,11 +95,16 @@ for (const [browserName, launch, launchOptions] of [["Chromium", launchChromium,
     const { page, errors } = await openChat(session, { run, scenario: "always_busy" });
     await sendMessage(page, "Why is the sky blue?");
     await waitForBanner(page, (b) => b.state === "waiting", 10000);
-    assert.equal(await page.$eval("#unbusy-status", (host) => host.shadowRoot.querySelector("[data-action=ask-api]").hidden), true, "not offered while a short wait runs");
+    const askHidden = () => page.$eval("#unbusy-status", (host) => host.shadowRoot.querySelector("[data-action=ask-api]").hidden);
+    assert.equal(await askHidden(), true, "not offered while a short wait runs");
+    // After the probe, the wait runs to the last minutes before the deadline: offered then.
+    await waitForBanner(page, (b) => b.state === "waiting" && b.remainingMs >= 180000, 15000);
+    assert.equal(await askHidden(), false, "offered while a wait of minutes runs");
     await pressBanner(page, "stop");
     await waitForBanner(page, (b) => b.state === "stopped", 5000);
 
-    // The panel: the chat's last prompt, where it goes, nothing sent yet.
+    // Retries stopped (the user's Stop): offered. The panel: the chat's last prompt, where it
+    // goes, nothing sent yet.
     let panel = await openPanel(session, page);
     assert.equal(await panel.$eval("#prompt", (el) => el.value), "Why is the sky blue?");
     assert.match(await panel.$eval("#destination", (el) => el.textContent), session.name === "chromium" ? /openrouter\.ai \(model deepseek\/deepseek-chat\)/ : /api\.deepseek\.com:\d+ \(model deepseek-chat\)/);
