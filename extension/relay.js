@@ -263,10 +263,7 @@
   }
 
   // ---- the API panel's question and the banner's "new chat" (the page's own text, nothing of the panel) ----
-  function lastUserText() {
-    const users = document.querySelectorAll(P.page.userMessage);
-    return users.length ? users[users.length - 1].innerText.trim() : "";
-  }
+  const lastUserText = () => [...document.querySelectorAll(P.page.userMessage)].pop()?.innerText.trim() ?? "";
 
   // One character past the cap tells the panel the message was cut.
   const lastPrompt = () => ({ type: T.pagePrompt, text: lastUserText().slice(0, P.caps.promptChars + 1) });
