@@ -213,7 +213,8 @@
     const waitMs = view.countdown ? view.countdown.remaining_ms : 0;
     offered.clear();
     for (const { name, offer } of P.banner.filter((node) => node.offer)) {
-      if ((offer.states.includes(view.state) && (!offer.verdicts || offer.verdicts.includes(view.verdict))) || waitMs >= (offer.waitingAtLeastMs ?? Infinity)) offered.add(name);
+      const fits = (rule) => rule.states.includes(view.state) && (!rule.verdicts || rule.verdicts.includes(view.verdict)) && waitMs >= (rule.waitingAtLeastMs ?? 0);
+      if (offer.some(fits)) offered.add(name);
       b[name].hidden = !offered.has(name);
     }
     b.offers.hidden = offered.size === 0;

@@ -112,8 +112,9 @@ pub const NEW_CHAT_VERDICTS: &[&str] = &["too_long", "context_full", "message_li
 /// `actions`. Styles go through the CSSOM: the page's CSP may forbid an inline `<style>`. A
 /// button's `click` is the message the user's own click sends; `local` names what the relay does
 /// itself instead (`newChat`: a new chat with the last prompt in the message box); neither: it only
-/// hides the banner. A node with `offer` shows only in the views it names: `states`, and
-/// `verdicts` if given, or a countdown of at least `waitingAtLeastMs`.
+/// hides the banner. A node with `offer` shows only in the views one of its rules names: a view
+/// in one of `states`, with one of `verdicts` if given, and a countdown of at least
+/// `waitingAtLeastMs` if given.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn layout() -> serde_json::Value {
     use crate::json::ToJson;
@@ -142,9 +143,10 @@ pub fn layout() -> serde_json::Value {
         { "name": "offers", "parent": "box", "tag": "div", "style": { "display": "flex", "gap": "8px", "flexWrap": "wrap" } },
         // Retries stopped, or the wait is long: the API runs on other servers (issue 13).
         { "name": "askApi", "parent": "offers", "tag": "button", "attrs": { "type": "button", "data-action": "ask-api" }, "textKey": "bannerAskApi",
-          "style": button_style, "click": message(CsMessage::CsAskApi), "offer": { "states": ["stopped"], "waitingAtLeastMs": ASK_API_AFTER_WAIT_MS } },
+          "style": button_style, "click": message(CsMessage::CsAskApi), "offer": [{ "states": ["stopped"] }, { "states": ["waiting", "paused"], "waitingAtLeastMs": ASK_API_AFTER_WAIT_MS }] },
         { "name": "newChat", "parent": "offers", "tag": "button", "attrs": { "type": "button", "data-action": "new-chat" }, "textKey": "bannerNewChat",
-          "style": button_style, "local": "newChat", "offer": { "states": ["explained", "stopped"], "verdicts": NEW_CHAT_VERDICTS } },
+          // Retries stopped: the article's "context flush" (a fresh chat loads no long history).
+          "style": button_style, "local": "newChat", "offer": [{ "states": ["explained"], "verdicts": NEW_CHAT_VERDICTS }, { "states": ["stopped"] }] },
     ])
 }
 
@@ -278,5 +280,21 @@ pub fn recovered_notice(recovered: &Recovered) -> NoticeView {
         id: format!("recovered-{}", recovered.tab_id),
         title: key("notifyRecoveredTitle"),
         message: text("notifyRecovered", vec![recovered.attempts.to_string(), waited_s]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::FailureContext;
+
+    #[test]
+    fn the_banner_offers_a_new_chat_for_exactly_the_failures_the_policy_says_a_new_chat_fixes() {
+        let policy = Policy::default();
+        let first = FailureContext { attempts: 0, first_failure_ms: 0.0, now_ms: 0.0, rate_limit_strikes: 0 };
+        for verdict in crate::text_keys::verdict_examples() {
+            let fixes = matches!(policy.decide(&verdict, first, 0.5), Decision::Explain { suggestion: Some(Suggestion::NewChat) });
+            assert_eq!(NEW_CHAT_VERDICTS.contains(&verdict.label().as_str()), fixes, "{verdict:?}");
+        }
     }
 }

@@ -159,12 +159,20 @@ globalThis.UnbusyProtocol = (function freeze(value) {
         "type": "cs_ask_api"
       },
       "name": "askApi",
-      "offer": {
-        "states": [
-          "stopped"
-        ],
-        "waitingAtLeastMs": 180000
-      },
+      "offer": [
+        {
+          "states": [
+            "stopped"
+          ]
+        },
+        {
+          "states": [
+            "waiting",
+            "paused"
+          ],
+          "waitingAtLeastMs": 180000
+        }
+      ],
       "parent": "offers",
       "style": {
         "background": "#fff",
@@ -185,17 +193,23 @@ globalThis.UnbusyProtocol = (function freeze(value) {
       },
       "local": "newChat",
       "name": "newChat",
-      "offer": {
-        "states": [
-          "explained",
-          "stopped"
-        ],
-        "verdicts": [
-          "too_long",
-          "context_full",
-          "message_limit"
-        ]
-      },
+      "offer": [
+        {
+          "states": [
+            "explained"
+          ],
+          "verdicts": [
+            "too_long",
+            "context_full",
+            "message_limit"
+          ]
+        },
+        {
+          "states": [
+            "stopped"
+          ]
+        }
+      ],
       "parent": "offers",
       "style": {
         "background": "#fff",

@@ -102,6 +102,8 @@ for (const [browserName, launch, launchOptions] of [["Chromium", launchChromium,
     assert.equal(await askHidden(), false, "offered while a wait of minutes runs");
     await pressBanner(page, "stop");
     await waitForBanner(page, (b) => b.state === "stopped", 5000);
+    // Retries stopped: a new chat with the message is offered too (the article's "context flush").
+    assert.equal(await page.$eval("#unbusy-status", (host) => host.shadowRoot.querySelector("[data-action=new-chat]").hidden), false);
 
     // Retries stopped (the user's Stop): offered. The panel: the chat's last prompt, where it
     // goes, nothing sent yet.
